@@ -9,7 +9,7 @@
 namespace vireo::devices {
 
 class StatefulDevice {
-public:
+  public:
     virtual ~StatefulDevice() = default;
     // Everything the guest could observe: registers, FIFOs, pending interrupts, queue indexes.
     virtual nlohmann::json save_state() const = 0;

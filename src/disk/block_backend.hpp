@@ -31,15 +31,15 @@ enum class IoOp : uint8_t { kRead, kWrite, kFlush, kDiscard, kWriteZeroes };
 // point at, alive until `complete` has run.
 struct IoRequest {
     IoOp op = IoOp::kRead;
-    uint64_t offset = 0;          // bytes
-    uint64_t length = 0;          // bytes; for reads and writes, the total of iov
-    std::span<const iovec> iov;   // reads and writes only
+    uint64_t offset = 0;         // bytes
+    uint64_t length = 0;         // bytes; for reads and writes, the total of iov
+    std::span<const iovec> iov;  // reads and writes only
     // Called exactly once, on the IoContext's thread, never from inside submit() itself.
     std::function<void(IoRequest&, Status)> complete;
 };
 
 class BlockBackend {
-public:
+  public:
     virtual ~BlockBackend() = default;
 
     virtual uint64_t size() const = 0;  // virtual disk size in bytes
