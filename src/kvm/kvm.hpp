@@ -1,7 +1,7 @@
 // Thin RAII wrappers over the KVM ioctls: System (/dev/kvm), Vm and Vcpu, with readable errors.
 #pragma once
 
-#include <linux/kvm.h>
+#include "kvm/linux_kvm.hpp"
 
 #include <cstdint>
 #include <memory>
