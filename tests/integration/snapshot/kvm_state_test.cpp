@@ -1,6 +1,7 @@
-// KVM state round trip: a real-mode guest counting in memory and reporting each count on an
-// I/O port is saved mid-run, restored into a fresh VM, and continues with the next count.
-#include "vmm/snapshot/kvm_state.hpp"
+// KVM state round trip through the snapshot's JSON form: a real-mode guest counting in memory
+// and reporting each count on an I/O port is saved mid-run, restored into a fresh VM, and
+// continues with the next count.
+#include "vmm/control/state_json.hpp"
 
 #include <sys/mman.h>
 
@@ -9,8 +10,11 @@
 #include <cstring>
 
 #include "vmm/snapshot/host_cpu.hpp"
+#include "vmm/vcpu_state.hpp"
 
-namespace vireo::vmm::snapshot {
+namespace vireo::vmm {
+using snapshot::host_cpu_from_json;
+using snapshot::probe_host_cpu;
 namespace {
 
 constexpr uint64_t kMemSize = 0x10000;
@@ -23,6 +27,7 @@ constexpr uint8_t kGuest[] = {0x31, 0xc0, 0x8e, 0xd8, 0xff, 0x06, 0x00, 0x08,
                               0xa1, 0x00, 0x08, 0xe7, 0x10, 0xeb, 0xf5};
 
 struct TestVm {
+    std::vector<kvm_cpuid_entry2> cpuid;
     std::unique_ptr<kvm::Vm> vm;
     std::unique_ptr<kvm::Vcpu> vcpu;
     uint8_t* mem = nullptr;
@@ -42,8 +47,8 @@ Result<std::unique_ptr<TestVm>> make_vm(const kvm::System& sys) {
     if (t->mem == MAP_FAILED) return os_error("mmap");
     VIREO_TRY(t->vm->set_user_memory_region(0, 0, kMemSize, t->mem));
     VIREO_ASSIGN_OR_RETURN(t->vcpu, t->vm->create_vcpu(0));
-    VIREO_ASSIGN_OR_RETURN(auto cpuid, sys.supported_cpuid());
-    VIREO_TRY(t->vcpu->set_cpuid(cpuid));
+    VIREO_ASSIGN_OR_RETURN(t->cpuid, sys.supported_cpuid());
+    VIREO_TRY(t->vcpu->set_cpuid(t->cpuid));
     return t;
 }
 
@@ -87,21 +92,22 @@ TEST(KvmState, GuestContinuesAfterRestoreWithoutGapOrRepeat) {
         ASSERT_EQ(*c, expect);
     }
     // Paused right after an OUT exit: the OUT completes only on the next entry.
-    ASSERT_TRUE(complete_pending_io(*(*a)->vcpu).ok());
-    auto spec = make_save_spec(*sys, *(*a)->vm, *(*a)->vcpu);
-    ASSERT_TRUE(spec.ok()) << spec.error().message();
-    EXPECT_FALSE(spec->msrs.empty());
-    auto vcpu_state = save_vcpu(*(*a)->vcpu, *spec);
+    (*a)->vcpu->set_immediate_exit(true);
+    ASSERT_TRUE((*a)->vcpu->run().ok());
+    (*a)->vcpu->set_immediate_exit(false);
+    auto msrs = saveable_msrs(*sys, *(*a)->vcpu);
+    ASSERT_TRUE(msrs.ok()) << msrs.error().message();
+    EXPECT_FALSE(msrs->empty());
+    auto vcpu_state = save_vcpu_state(*(*a)->vcpu, (*a)->cpuid, *msrs, sys->xsave_size());
     ASSERT_TRUE(vcpu_state.ok()) << vcpu_state.error().message();
-    auto vm_state = save_vm(*(*a)->vm);
+    auto vm_state = save_vm_kvm_state(*(*a)->vm);
     ASSERT_TRUE(vm_state.ok()) << vm_state.error().message();
-    EXPECT_FALSE(vcpu_state->cpuid.empty());
-    EXPECT_EQ(vcpu_state->msrs.size(), spec->msrs.size());
+    EXPECT_EQ(vcpu_state->msrs.size(), msrs->size());
 
     // Through JSON, as a snapshot stores it.
-    auto vcpu_back = vcpu_state_from_json(nlohmann::json::parse(to_json(*vcpu_state).dump()));
+    auto vcpu_back = vcpu_snapshot_from_json(nlohmann::json::parse(to_json(*vcpu_state).dump()));
     ASSERT_TRUE(vcpu_back.ok()) << vcpu_back.error().message();
-    auto vm_back = vm_state_from_json(nlohmann::json::parse(to_json(*vm_state).dump()));
+    auto vm_back = vm_kvm_snapshot_from_json(nlohmann::json::parse(to_json(*vm_state).dump()));
     ASSERT_TRUE(vm_back.ok()) << vm_back.error().message();
     EXPECT_EQ(vcpu_back->regs.rip, vcpu_state->regs.rip);
     EXPECT_EQ(std::memcmp(&vcpu_back->sregs, &vcpu_state->sregs, sizeof(kvm_sregs)), 0);
@@ -110,8 +116,8 @@ TEST(KvmState, GuestContinuesAfterRestoreWithoutGapOrRepeat) {
     auto b = make_vm(*sys);
     ASSERT_TRUE(b.ok()) << b.error().message();
     std::memcpy((*b)->mem, (*a)->mem, kMemSize);
-    ASSERT_TRUE(restore_vm(*(*b)->vm, *vm_back).ok());
-    auto restored = restore_vcpu(*(*b)->vcpu, *vcpu_back);
+    ASSERT_TRUE(restore_vm_kvm_state(*(*b)->vm, *vm_back).ok());
+    auto restored = restore_vcpu_state(*(*b)->vcpu, *vcpu_back);
     ASSERT_TRUE(restored.ok()) << restored.error().message();
     for (uint16_t expect = 6; expect <= 8; ++expect) {
         auto c = next_count(**b);
@@ -129,22 +135,35 @@ TEST(KvmState, GuestContinuesAfterRestoreWithoutGapOrRepeat) {
 }
 
 TEST(KvmState, BadJsonIsRefused) {
-    EXPECT_FALSE(vcpu_state_from_json(nlohmann::json::object()).ok());
-    EXPECT_FALSE(vm_state_from_json(nlohmann::json{{"pic_master", "AAAA"}}).ok());
-    VcpuState s;
+    EXPECT_FALSE(vcpu_snapshot_from_json(nlohmann::json::object()).ok());
+    EXPECT_FALSE(vm_kvm_snapshot_from_json(nlohmann::json{{"pic_master", "AAAA"}}).ok());
+    VcpuSnapshot s;
     s.xsave.resize(4096);
     s.cpuid.resize(1);
     auto j = to_json(s);
-    EXPECT_TRUE(vcpu_state_from_json(j).ok());
+    EXPECT_TRUE(vcpu_snapshot_from_json(j).ok());
     auto short_lapic = j;
     short_lapic["lapic"] = "AAAA";
-    EXPECT_FALSE(vcpu_state_from_json(short_lapic).ok());
-    auto no_fpu = j;
-    no_fpu.erase("xsave");
-    EXPECT_FALSE(vcpu_state_from_json(no_fpu).ok());
+    EXPECT_FALSE(vcpu_snapshot_from_json(short_lapic).ok());
+    auto short_xsave = j;
+    short_xsave["xsave"] = "AAAA";
+    EXPECT_FALSE(vcpu_snapshot_from_json(short_xsave).ok());
+    auto no_cpuid = j;
+    no_cpuid["cpuid"] = "";
+    EXPECT_FALSE(vcpu_snapshot_from_json(no_cpuid).ok());
     auto bad_msr = j;
     bad_msr["msrs"] = nlohmann::json::array({{{"index", -1}, {"value", 0}}});
-    EXPECT_FALSE(vcpu_state_from_json(bad_msr).ok());
+    EXPECT_FALSE(vcpu_snapshot_from_json(bad_msr).ok());
+    auto bad_reg = j;
+    bad_reg["regs"]["rip"] = "x";
+    EXPECT_FALSE(vcpu_snapshot_from_json(bad_reg).ok());
+    VmKvmSnapshot vm;
+    vm.pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+    vm.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+    vm.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+    EXPECT_TRUE(vm_kvm_snapshot_from_json(to_json(vm)).ok());
+    vm.ioapic.chip_id = KVM_IRQCHIP_PIC_MASTER;
+    EXPECT_FALSE(vm_kvm_snapshot_from_json(to_json(vm)).ok());
 }
 
 TEST(HostCpuProbe, ReadsThisHost) {
@@ -160,4 +179,4 @@ TEST(HostCpuProbe, ReadsThisHost) {
 }
 
 }  // namespace
-}  // namespace vireo::vmm::snapshot
+}  // namespace vireo::vmm

@@ -1,11 +1,10 @@
 // Exit reason names (linux/kvm.h KVM_EXIT_*) and the process RSS.
-#include "vmm/control/exit_counters.hpp"
+#include "vmm/control/exit_reasons.hpp"
 
+#include <linux/kvm.h>
 #include <unistd.h>
 
 #include <cstdio>
-
-#include "kvm/linux_kvm.hpp"
 
 namespace vireo::vmm {
 
@@ -58,15 +57,6 @@ std::string_view exit_reason_name(uint32_t reason) {
         default:
             return "other";
     }
-}
-
-std::map<std::string, uint64_t> ExitCounters::by_name() const {
-    std::map<std::string, uint64_t> out;
-    for (uint32_t r = 0; r <= kMaxReason; ++r) {
-        uint64_t n = m_counts[r].load(std::memory_order_relaxed);
-        if (n != 0) out[std::string(exit_reason_name(r))] += n;
-    }
-    return out;
 }
 
 uint64_t process_rss_bytes() {
