@@ -52,19 +52,36 @@ Result<GuestRam> GuestRam::create(const Options& options) {
     ::madvise(base, options.size, MADV_DONTDUMP);
     ::madvise(base, options.size, MADV_DONTFORK);
 
+    ram.build_slots();
+    return ram;
+}
+
+Result<GuestRam> GuestRam::map_snapshot(const std::string& path, uint64_t size) {
+    VIREO_ASSIGN_OR_RETURN(auto mapped, snapshot::MappedMemoryFile::map(path, size));
+    GuestRam ram;
+    ram.m_base = mapped->data();
+    ram.m_size = mapped->size();
+    ram.m_snapshot = std::move(mapped);
+    ::madvise(ram.m_base, ram.m_size, MADV_DONTDUMP);
+    ::madvise(ram.m_base, ram.m_size, MADV_DONTFORK);
+    ram.build_slots();
+    return ram;
+}
+
+void GuestRam::build_slots() {
     std::vector<GuestRegion> regions;
     uint64_t offset = 0;
-    for (const arch::x86::RamRange& r : arch::x86::ram_ranges(options.size)) {
-        ram.m_slots.push_back({r.gpa, r.size, offset, ram.m_base + offset});
-        regions.push_back({r.gpa, r.size, ram.m_base + offset});
+    for (const arch::x86::RamRange& r : arch::x86::ram_ranges(m_size)) {
+        m_slots.push_back({r.gpa, r.size, offset, m_base + offset});
+        regions.push_back({r.gpa, r.size, m_base + offset});
         offset += r.size;
     }
-    ram.m_memory = GuestMemory(std::move(regions));
-    return ram;
+    m_memory = GuestMemory(std::move(regions));
 }
 
 GuestRam::GuestRam(GuestRam&& other) noexcept
     : m_fd(std::move(other.m_fd)),
+      m_snapshot(std::move(other.m_snapshot)),
       m_base(std::exchange(other.m_base, nullptr)),
       m_size(std::exchange(other.m_size, 0)),
       m_hugepages(other.m_hugepages),
@@ -72,7 +89,7 @@ GuestRam::GuestRam(GuestRam&& other) noexcept
       m_memory(std::move(other.m_memory)) {}
 
 GuestRam::~GuestRam() {
-    if (m_base != nullptr) ::munmap(m_base, m_size);
+    if (m_base != nullptr && !m_snapshot) ::munmap(m_base, m_size);
 }
 
 Result<uint64_t> GuestRam::resident_bytes() const {

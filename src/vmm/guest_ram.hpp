@@ -4,12 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "arch/x86/e820.hpp"
 #include "base/guest_memory.hpp"
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
+#include "vmm/snapshot/memory_file.hpp"
 
 namespace vireo::vmm {
 
@@ -29,6 +32,9 @@ class GuestRam {
     };
 
     static Result<GuestRam> create(const Options& options);
+    // RAM restored from a snapshot's memory file, mapped copy-on-write: pages load from the
+    // file on first touch, guest writes go to private copies, the file is never written.
+    static Result<GuestRam> map_snapshot(const std::string& path, uint64_t size);
     GuestRam(GuestRam&& other) noexcept;
     GuestRam& operator=(GuestRam&&) = delete;
     GuestRam(const GuestRam&) = delete;
@@ -36,7 +42,12 @@ class GuestRam {
 
     const GuestMemory& memory() const { return m_memory; }
     const std::vector<Slot>& slots() const { return m_slots; }
-    int fd() const { return m_fd.get(); }
+    // The memfd, or the snapshot memory file of a restored VM.
+    int fd() const { return m_snapshot ? m_snapshot->fd() : m_fd.get(); }
+    // Where the guest's pages are, for writing a snapshot of them.
+    snapshot::MemorySource snapshot_source() const {
+        return m_snapshot ? m_snapshot->source() : snapshot::MemorySource{m_base, m_size, m_fd.get(), false};
+    }
     uint64_t size() const { return m_size; }
     bool hugepages() const { return m_hugepages; }
     // Bytes of guest RAM the host has allocated so far (pages the guest or the VMM touched).
@@ -44,8 +55,10 @@ class GuestRam {
 
   private:
     GuestRam() = default;
+    void build_slots();
 
     UniqueFd m_fd;
+    std::unique_ptr<snapshot::MappedMemoryFile> m_snapshot;  // owns the mapping when restored
     uint8_t* m_base = nullptr;
     uint64_t m_size = 0;
     bool m_hugepages = false;

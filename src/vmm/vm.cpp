@@ -17,6 +17,7 @@
 #include "devices/legacy/serial_16550.hpp"
 #include "vmm/boot_timer.hpp"
 #include "vmm/console.hpp"
+#include "vmm/control/counting_device.hpp"
 #include "vmm/mapped_file.hpp"
 
 namespace vireo::vmm {
@@ -95,9 +96,33 @@ Result<std::unique_ptr<Vm>> Vm::create(const VmConfig& config, const Environment
                            arch::x86::acpi::write_acpi_tables(
                                vm->memory(), arch::x86::acpi::AcpiConfig{.cpu_count = config.cpus}));
     VIREO_TRY(vm->load_kernel(tables.rsdp_address));
-    VIREO_TRY(vm->build_vcpus());
+    VIREO_TRY(vm->build_vcpus(true));
     log::get("vmm").debug("VM built in {} us", (monotonic_ns() - start) / 1000);
     return vm;
+}
+
+Result<std::unique_ptr<Vm>> Vm::create_restored(const VmConfig& config, const Environment& env,
+                                                GuestRam ram) {
+    VIREO_TRY(validate(config));
+    if (ram.size() != config.memory_mib << 20)
+        return make_error("restore: the memory file holds {} bytes, the VM has {} MiB", ram.size(),
+                          config.memory_mib);
+    int64_t start = monotonic_ns();
+    std::unique_ptr<Vm> vm(new Vm(config, env, std::move(ram)));
+    vm->m_start_ns = start;
+    VIREO_TRY(vm->build_kvm());
+    VIREO_TRY(vm->build_devices());
+    VIREO_TRY(vm->build_vcpus(false));
+    log::get("vmm").debug("VM for restore built in {} us", (monotonic_ns() - start) / 1000);
+    return vm;
+}
+
+Status Vm::insert_counted(devices::Bus& bus, const std::string& name,
+                          std::shared_ptr<devices::BusDevice> device, uint64_t base, uint64_t length) {
+    auto counted = std::make_shared<CountingDevice>(std::move(device));
+    VIREO_TRY(bus.insert(counted, base, length));
+    m_counted[name] = std::move(counted);
+    return {};
 }
 
 Status Vm::build_kvm() {
@@ -134,7 +159,7 @@ Status Vm::build_devices() {
         irq_line(layout::kIrqCom1),
         [&console](std::span<const uint8_t> bytes) { console.write_output(bytes); });
     m_serial->set_input_space_callback([&console] { console.input_space_available(); });
-    VIREO_TRY(m_pio.insert(m_serial, layout::kCom1Port, devices::Serial16550::kPortCount));
+    VIREO_TRY(insert_counted(m_pio, "serial", m_serial, layout::kCom1Port, devices::Serial16550::kPortCount));
 
     VIREO_ASSIGN_OR_RETURN(m_rtc_timer, m_env.loop.create_timer([this] { m_rtc->on_timer(); }));
     uint64_t low = arch::x86::low_ram_end(m_ram.size());
@@ -143,12 +168,12 @@ Status Vm::build_devices() {
         devices::CmosRtc::MemoryInfo{
             .ram_below_4g = low, .ram_above_4g = m_ram.size() - low, .cpu_count = m_config.cpus},
         [timer = m_rtc_timer.get()](std::optional<int64_t> deadline) { timer->arm(deadline); });
-    VIREO_TRY(m_pio.insert(m_rtc, layout::kCmosPort, devices::CmosRtc::kPortCount));
+    VIREO_TRY(insert_counted(m_pio, "rtc", m_rtc, layout::kCmosPort, devices::CmosRtc::kPortCount));
 
     auto reset = [this] { request_stop({StopReason::kReset, "the guest reset the machine", 0}); };
     m_i8042 =
         std::make_shared<devices::I8042>(irq_line(layout::kIrqKeyboard), irq_line(layout::kIrqMouse), reset);
-    VIREO_TRY(m_pio.insert(m_i8042, layout::kI8042DataPort, devices::I8042::kPortCount));
+    VIREO_TRY(insert_counted(m_pio, "i8042", m_i8042, layout::kI8042DataPort, devices::I8042::kPortCount));
 
     VIREO_ASSIGN_OR_RETURN(m_pm_timer, m_env.loop.create_timer([this] { m_pm->on_timer(); }));
     m_pm = std::make_shared<devices::AcpiPm>(
@@ -159,7 +184,7 @@ Status Vm::build_devices() {
                     request_stop({StopReason::kPowerOff, "the guest powered off (ACPI S5)", 0});
                 }},
         [timer = m_pm_timer.get()](std::optional<int64_t> deadline) { timer->arm(deadline); });
-    VIREO_TRY(m_pio.insert(m_pm, layout::kAcpiPmPort, devices::AcpiPm::kPortCount));
+    VIREO_TRY(insert_counted(m_pio, "acpi-pm", m_pm, layout::kAcpiPmPort, devices::AcpiPm::kPortCount));
 
     // 0xCF9 sits inside the PCI CONFIG_ADDRESS dword; until a PCI host bridge owns 0xCF8 (and
     // forwards byte accesses at 0xCF9), the reset register takes the port on its own.
@@ -199,10 +224,12 @@ Status Vm::load_kernel(uint64_t rsdp) {
     return {};
 }
 
-Status Vm::build_vcpus() {
-    VIREO_TRY(arch::x86::write_boot_gdt(memory(), m_boot.protocol));
-    if (m_boot.protocol == arch::x86::BootProtocol::kLinux64)
-        VIREO_TRY(arch::x86::write_identity_page_tables(memory()));
+Status Vm::build_vcpus(bool boot) {
+    if (boot) {
+        VIREO_TRY(arch::x86::write_boot_gdt(memory(), m_boot.protocol));
+        if (m_boot.protocol == arch::x86::BootProtocol::kLinux64)
+            VIREO_TRY(arch::x86::write_identity_page_tables(memory()));
+    }
 
     VIREO_ASSIGN_OR_RETURN(auto changes, arch::x86::parse_cpu_features(m_config.cpu_features));
     arch::x86::CpuidConfig cpuid_config{.cpu_count = m_config.cpus, .changes = std::move(changes)};
@@ -243,7 +270,9 @@ Status Vm::build_vcpus() {
         arch::x86::set_lapic_lint(lapic);
         VIREO_TRY_CTX(vcpu->set_lapic(lapic), fmt::format("vCPU {}", i));
 
-        if (i == 0) {
+        if (!boot) {
+            // Registers, LAPIC, MSRs and MP state come from the snapshot (load_state()).
+        } else if (i == 0) {
             VIREO_ASSIGN_OR_RETURN(kvm_sregs sregs, vcpu->get_sregs());
             VIREO_TRY_CTX(vcpu->set_sregs(arch::x86::boot_sregs(sregs, m_boot.protocol)), "boot vCPU");
             VIREO_TRY_CTX(vcpu->set_regs(arch::x86::boot_regs(m_boot)), "boot vCPU");
@@ -259,10 +288,27 @@ Status Vm::build_vcpus() {
     return {};
 }
 
-Status Vm::start() {
+Status Vm::start_threads() {
+    if (m_threads_started) return {};
     for (auto& v : m_vcpus)
         VIREO_TRY(v->start());
+    m_threads_started = true;
+    return {};
+}
+
+Status Vm::start() {
+    VIREO_TRY(start_threads());
     return resume();
+}
+
+Status Vm::press_power_button() {
+    {
+        std::lock_guard lock(m_state_lock);
+        if (m_state != VmState::kRunning) return make_error("VM is {}, not running", to_string(m_state));
+        m_state = VmState::kShuttingDown;
+    }
+    m_pm->press_power_button();
+    return {};
 }
 
 Status Vm::pause() {
@@ -351,6 +397,42 @@ Result<std::vector<VcpuSnapshot>> Vm::save_vcpu_states() {
 
 Result<VmKvmSnapshot> Vm::save_kvm_state() const {
     return save_vm_kvm_state(*m_kvm);
+}
+
+Status Vm::load_state(const std::vector<VcpuSnapshot>& vcpus, const VmKvmSnapshot& kvm) {
+    if (vcpus.size() != m_vcpus.size())
+        return make_error("restore: the snapshot has {} vCPUs, the VM {}", vcpus.size(), m_vcpus.size());
+    VIREO_TRY_CTX(restore_vm_kvm_state(*m_kvm, kvm), "restore");
+    VIREO_TRY(start_threads());  // paused: vCPU state is set on each vCPU's own thread
+    for (size_t i = 0; i < m_vcpus.size(); ++i) {
+        Status s =
+            m_vcpus[i]->run_paused([&](kvm::Vcpu& vcpu) { return restore_vcpu_state(vcpu, vcpus[i]); });
+        VIREO_TRY_CTX(s, fmt::format("restore vCPU {}", i));
+        m_cpuid[i] = vcpus[i].cpuid;  // what the guest saw, for the next snapshot
+    }
+    return {};
+}
+
+std::vector<std::pair<std::string, devices::StatefulDevice*>> Vm::stateful_devices() {
+    return {
+        {"serial", m_serial.get()}, {"rtc", m_rtc.get()}, {"i8042", m_i8042.get()}, {"acpi-pm", m_pm.get()}};
+}
+
+std::vector<DeviceStats> Vm::device_stats() const {
+    auto stats = [this](const std::string& name, uint64_t errors) {
+        const auto& c = m_counted.at(name);
+        return DeviceStats{name, c->bytes(), c->requests(), errors};
+    };
+    auto serial = m_serial->counters();
+    DeviceStats uart = stats("serial", serial.guest_errors + serial.overruns + serial.input_refused);
+    uart.bytes = serial.tx_bytes + serial.rx_bytes;
+    auto i8042 = m_i8042->counters();
+    return {
+        uart,
+        stats("rtc", m_rtc->counters().guest_errors),
+        stats("i8042", i8042.guest_errors + i8042.keys_dropped),
+        stats("acpi-pm", m_pm->counters().guest_errors),
+    };
 }
 
 }  // namespace vireo::vmm

@@ -26,6 +26,7 @@
 #include "vmm/vm_config.hpp"
 
 namespace vireo::devices {
+class StatefulDevice;
 class Serial16550;
 class CmosRtc;
 class I8042;
@@ -37,6 +38,7 @@ namespace vireo::vmm {
 
 class Console;
 class BootTimer;
+class CountingDevice;
 
 // Why a VM stopped running.
 enum class StopReason {
@@ -53,6 +55,16 @@ struct VmStop {
     StopReason reason = StopReason::kNone;
     std::string message;
     int signal = 0;  // kSignal
+};
+
+// A device's I/O counters for vm.counters: requests are the guest's accesses to it (port or
+// MMIO), bytes what those accesses moved (for the UART: characters sent and received), errors
+// the guest mistakes it counted.
+struct DeviceStats {
+    std::string name;
+    uint64_t bytes = 0;
+    uint64_t requests = 0;
+    uint64_t errors = 0;
 };
 
 // The states the control API reports.
@@ -72,6 +84,10 @@ class Vm {
     };
 
     static Result<std::unique_ptr<Vm>> create(const VmConfig& config, const Environment& env);
+    // A VM to restore a snapshot into: `ram` already holds the guest's memory, so no kernel is
+    // loaded and no table written. load_state() then sets the saved KVM and vCPU state.
+    static Result<std::unique_ptr<Vm>> create_restored(const VmConfig& config, const Environment& env,
+                                                       GuestRam ram);
     ~Vm();
     Vm(const Vm&) = delete;
     Vm& operator=(const Vm&) = delete;
@@ -82,6 +98,9 @@ class Vm {
     // Pauses every vCPU at a clean point / lets them run again.
     Status pause();
     Status resume();
+    // Presses the ACPI power button (the guest decides how to shut down); the VM is
+    // shutting-down until the guest powers off.
+    Status press_power_button();
     // Asks the VM to stop (any thread); the first reason wins.
     void request_stop(VmStop stop);
     // Stops and joins the vCPU threads. Idempotent.
@@ -111,13 +130,25 @@ class Vm {
     // State capture for snapshots (the VM must be paused).
     Result<std::vector<VcpuSnapshot>> save_vcpu_states();
     Result<VmKvmSnapshot> save_kvm_state() const;
+    // Into a VM from create_restored(), before start(): the in-kernel devices first, then each
+    // vCPU on its own thread.
+    Status load_state(const std::vector<VcpuSnapshot>& vcpus, const VmKvmSnapshot& kvm);
+    // The devices whose state a snapshot carries, by name (stable across versions).
+    std::vector<std::pair<std::string, devices::StatefulDevice*>> stateful_devices();
+    std::vector<DeviceStats> device_stats() const;
 
   private:
     Vm(const VmConfig& config, const Environment& env, GuestRam ram);
     Status build_kvm();
     Status build_devices();
     Status load_kernel(uint64_t rsdp);
-    Status build_vcpus();
+    // `boot`: set up the boot vCPU for the loaded kernel; false for a restore, whose state
+    // comes from the snapshot.
+    Status build_vcpus(bool boot);
+    Status start_threads();
+    // Registers a device on a bus behind a CountingDevice, for device_stats().
+    Status insert_counted(devices::Bus& bus, const std::string& name,
+                          std::shared_ptr<devices::BusDevice> device, uint64_t base, uint64_t length);
 
     VmConfig m_config;
     Environment m_env;
@@ -146,6 +177,8 @@ class Vm {
     arch::x86::BootEntry m_boot;
     std::vector<std::vector<kvm_cpuid_entry2>> m_cpuid;  // per vCPU, as set
     std::vector<std::unique_ptr<VcpuRunner>> m_vcpus;
+    bool m_threads_started = false;
+    std::map<std::string, std::shared_ptr<CountingDevice>> m_counted;
 
     mutable std::mutex m_state_lock;
     VmState m_state = VmState::kCreated;

@@ -31,6 +31,7 @@ struct VmConfig {
     RebootAction on_reboot = RebootAction::kExit;
     std::string cpu_features;  // "-xsave,-cx16"; checked against the host when the VM is built
     std::string log_level = "warn";
+    std::string api_socket;  // --api-socket PATH: the control API (empty: none)
 };
 
 inline constexpr uint32_t kMaxCpus = 254;  // xAPIC IDs 0..253 (255 is broadcast; 254 keeps IOAPIC ID room)

@@ -31,6 +31,14 @@ void add_vm_options(CLI::App& app, VmOptions& o) {
     app.add_flag("--hugepages", o.config.hugepages, "Back guest RAM with 2 MiB huge pages");
     app.add_option("--log-level", o.config.log_level, "Log level: trace, debug, info, warn, error, off")
         ->capture_default_str();
+    app.add_option("--api-socket", o.config.api_socket,
+                   "Serve the control API (HTTP/1.1, JSON) on this Unix socket, created with mode 0600")
+        ->type_name("PATH");
+    app.add_option("--restore", o.restore,
+                   "Start from a snapshot directory (PUT /api/v1/vm.snapshot) instead of a kernel; the VM "
+                   "continues where it was. --serial, --api-socket, --on-reboot and --log-level may be given "
+                   "again")
+        ->type_name("DIR");
     app.add_flag("--list-cpu-features", o.list_cpu_features,
                  "List the CPU feature names --cpu-features takes");
 }
@@ -52,7 +60,8 @@ Result<VmConfig> finish_options(const VmOptions& o) {
     VIREO_ASSIGN_OR_RETURN(c.memory_mib, parse_memory_mib(o.memory));
     VIREO_ASSIGN_OR_RETURN(c.serial, parse_serial(o.serial));
     VIREO_ASSIGN_OR_RETURN(c.on_reboot, parse_reboot_action(o.on_reboot));
-    VIREO_TRY(validate(c));
+    // With --restore the machine comes from the snapshot's manifest, checked there.
+    if (o.restore.empty()) VIREO_TRY(validate(c));
     return c;
 }
 
@@ -66,6 +75,7 @@ std::vector<std::string> to_args(const VmConfig& c) {
     if (!c.cpu_features.empty()) args.insert(args.end(), {"--cpu-features", c.cpu_features});
     if (c.hugepages) args.push_back("--hugepages");
     args.insert(args.end(), {"--log-level", c.log_level});
+    if (!c.api_socket.empty()) args.insert(args.end(), {"--api-socket", c.api_socket});
     return args;
 }
 

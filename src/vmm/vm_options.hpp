@@ -1,6 +1,6 @@
 // The VM command-line options, shared by `vireo-vmm` and `vireo run` so both accept exactly the
 // same ones: --kernel, --initrd, --cmdline, --cpus, --memory, --serial, --on-reboot,
-// --cpu-features, --hugepages, --log-level.
+// --cpu-features, --hugepages, --log-level, --api-socket, --restore.
 #pragma once
 
 #include <string>
@@ -20,6 +20,7 @@ struct VmOptions {
     std::string serial = "stdio";
     std::string on_reboot = "exit";
     bool list_cpu_features = false;
+    std::string restore;  // --restore DIR: start from a snapshot instead of a kernel
 };
 
 void add_vm_options(CLI::App& app, VmOptions& options);

@@ -6,12 +6,19 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "base/log.hpp"
+#include "base/uuid.hpp"
 #include "kvm/kvm.hpp"
+#include "vmm/api/api_router.hpp"
+#include "vmm/api/api_server.hpp"
 #include "vmm/console.hpp"
+#include "vmm/control/restore.hpp"
+#include "vmm/control/vm_control.hpp"
 #include "vmm/event_loop.hpp"
 #include "vmm/vm.hpp"
 #include "vmm/vm_options.hpp"
@@ -28,7 +35,7 @@ void print_error(const std::string& message) {
     std::fprintf(stderr, "vireo-vmm: %s\n", message.c_str());
 }
 
-int run_checked(const VmConfig& config) {
+int run_checked(const VmConfig& host_config, const std::string& restore_dir) {
     auto& log = log::get("vmm");
     // Signals that end the VM arrive through the loop; vCPU threads inherit the mask.
     sigset_t stop_signals;
@@ -54,6 +61,20 @@ int run_checked(const VmConfig& config) {
     if (!supported.ok()) {
         print_error(supported.error().message());
         return 1;
+    }
+
+    // A snapshot is read and checked (format, host CPU, state files) before anything starts.
+    VmConfig config = host_config;
+    std::optional<RestorePlan> restore;
+    auto restore_start = std::chrono::steady_clock::now();
+    if (!restore_dir.empty()) {
+        auto plan = load_snapshot(restore_dir, *system, host_config);
+        if (!plan.ok()) {
+            print_error(plan.error().message());
+            return 1;
+        }
+        restore.emplace(std::move(plan).value());
+        config = restore->config;
     }
 
     auto loop_result = EventLoop::create();
@@ -98,13 +119,34 @@ int run_checked(const VmConfig& config) {
         return 1;
     }
 
+    // The control API, on a thread of its own (see api_server.hpp), up before the VM is built
+    // so a manager can connect as soon as the process runs.
+    VmControl control(Uuid::random().to_string(), config, *system, loop);
+    api::ApiRouter router(control);
+    std::unique_ptr<api::ApiServer> api_server;
+    if (!config.api_socket.empty()) {
+        auto server =
+            api::ApiServer::start({.socket_path = config.api_socket},
+                                  [&router](const api::HttpRequest& r) { return router.handle(r); });
+        if (!server.ok()) {
+            print_error(server.error().message());
+            return 1;
+        }
+        api_server = std::move(server).value();
+        log.info("control API on {}", config.api_socket);
+    }
+    struct StopControl {
+        VmControl& control;
+        ~StopControl() { control.set_stopped(); }
+    } stop_control{control};
+
     for (unsigned boot = 1;; ++boot) {
         Vm::Environment env{.kvm = *system,
                             .loop = loop,
                             .console = **console,
                             .on_stop = [&](const VmStop&) { loop.stop(); },
                             .supported_cpuid = *supported};
-        auto vm = Vm::create(config, env);
+        auto vm = restore && boot == 1 ? restore_vm(*restore, env) : Vm::create(config, env);
         if (!vm.ok()) {
             print_error(vm.error().message());
             return 1;
@@ -114,11 +156,20 @@ int run_checked(const VmConfig& config) {
             print_error(s.error().message());
             return 1;
         }
+        control.attach(vm->get());
+        if (restore && boot == 1) {
+            // Snapshot read and checked, VM built around the mapped memory, state loaded, vCPUs
+            // running: what "restore time" means in docs/BENCHMARKS.md.
+            auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                            restore_start);
+            log.info("restored from {} in {:.1f} ms", restore_dir, static_cast<double>(us.count()) / 1000.0);
+        }
         if (auto s = loop.run(); !s.ok()) {
             print_error(s.error().message());
             return 1;
         }
         VmStop stop = (*vm)->stop_state();
+        control.detach();  // waits for an API operation in progress
         (*vm)->shutdown();
         current = nullptr;
         vm->reset();
@@ -129,7 +180,7 @@ int run_checked(const VmConfig& config) {
                 log.info("{}", stop.message);
                 return 0;
             case StopReason::kReset:
-                if (config.on_reboot == RebootAction::kRestart) {
+                if (config.on_reboot == RebootAction::kRestart || control.take_reboot_request()) {
                     log.info("{}: restarting (boot {})", stop.message, boot + 1);
                     continue;
                 }
@@ -153,12 +204,12 @@ int run_checked(const VmConfig& config) {
 
 }  // namespace
 
-int run_vmm(const VmConfig& config) {
+int run_vmm(const VmConfig& config, const std::string& restore_dir) {
     if (auto s = log::set_level(config.log_level); !s.ok()) {
         print_error(s.error().message());
         return 1;
     }
-    int status = run_checked(config);
+    int status = run_checked(config, restore_dir);
     restore_terminal();
     return status;
 }
@@ -182,7 +233,11 @@ int vmm_main(int argc, char** argv) {
         print_error(config.error().message());
         return 1;
     }
-    return run_vmm(*config);
+    if (!options.restore.empty() && !options.config.kernel.empty()) {
+        print_error("--restore and --kernel exclude each other: a snapshot brings its own guest");
+        return 1;
+    }
+    return run_vmm(*config, options.restore);
 }
 
 }  // namespace vireo::vmm

@@ -4,6 +4,10 @@
  *   smp=N          start N-1 application processors with INIT/SIPI and report their APIC IDs
  *   echo           read one line from the serial port and print it back
  *   boottimer      write the boot-time marker (123 to 0xd0000000)
+ *   touch=MIB      write every page of MIB MiB of RAM from 64 MiB up (a known amount touched)
+ *   count          count in memory forever, printing "count: N" per value, `delay=N` pause
+ *                  iterations apart (default 100000): the snapshot test's guest; with
+ *                  `button` it powers off when the ACPI power button is pressed
  *   exit=ACTION    poweroff (ACPI PM1a, the default), reset-kbd (i8042 0xFE), reset-cf9,
  *                  triple (triple fault), hang (halt forever), spin (busy loop)
  * Integer-only, freestanding, built for 32-bit and 64-bit. */
@@ -315,6 +319,39 @@ static void echo_line(void) {
     putc_('\n');
 }
 
+static void touch_memory(uint32_t mib) {
+    volatile uint8_t* p = (volatile uint8_t*)(uintptr_t)(64u << 20);
+    for (uint32_t page = 0; page < mib * 256u; ++page)
+        p[page * 4096u] = (uint8_t)(page | 1);
+    puts_("touch: ");
+    put_dec(mib);
+    puts_(" MiB\n");
+}
+
+static volatile uint32_t counter; /* in guest memory: a restored guest continues from it */
+
+static inline uint16_t inw(uint16_t port) {
+    uint16_t v;
+    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static void __attribute__((noreturn)) count_forever(uint32_t delay, int button) {
+    for (;;) {
+        if (button && (inw(0x600) & 0x100)) { /* PM1a_STS.PWRBTN_STS (ACPI 6.5 Table 4.16) */
+            outw(0x600, 0x100);               /* write 1 to clear */
+            puts_("button: pressed, powering off\n");
+            outw(0x604, (5 << 10) | (1 << 13)); /* S5 */
+        }
+        counter = counter + 1;
+        puts_("count: ");
+        put_dec(counter);
+        putc_('\n');
+        for (uint32_t i = 0; i < delay; ++i)
+            __asm__ volatile("pause");
+    }
+}
+
 static void __attribute__((noreturn)) halt_forever(void) {
     for (;;)
         __asm__ volatile("cli; hlt");
@@ -336,6 +373,9 @@ void guest_main(uint32_t boot, uintptr_t info) {
     if (has_word("rtc", NULL)) report_rtc();
     if (has_word("smp", &value)) start_aps(value_num(value));
     if (has_word("echo", NULL)) echo_line();
+    if (has_word("touch", &value)) touch_memory(value_num(value));
+    if (has_word("count", NULL))
+        count_forever(has_word("delay", &value) ? value_num(value) : 100000u, has_word("button", NULL));
     if (has_word("boottimer", NULL)) {
         *(volatile uint8_t*)(uintptr_t)0xd0000000u = 123;
         puts_("boottimer: written\n");
