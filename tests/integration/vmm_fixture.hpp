@@ -62,8 +62,14 @@ class VmmTest : public ::testing::Test {
         argv.insert(argv.end(), args.begin(), args.end());
         argv.insert(argv.end(), {"--api-socket", sock(name), "--serial", "file:" + serial(name)});
         auto p = std::make_unique<ChildProcess>(argv, dir.file(name + ".stdout"), dir.file(name + ".stderr"));
-        bool up = wait_until([&] { return std::filesystem::exists(sock(name)) || !p->running(); },
-                             std::chrono::seconds(30));
+        // Up means the API answers and the VM has started (a stale socket file may exist before).
+        bool up = wait_until(
+            [&] {
+                if (!p->running()) return true;
+                std::string s = state(name);
+                return s != "?" && s != "created";
+            },
+            std::chrono::seconds(30));
         EXPECT_TRUE(up && p->running())
             << "vireo-vmm did not come up: " << read_file(dir.file(name + ".stderr"));
         return p;

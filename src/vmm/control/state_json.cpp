@@ -48,12 +48,11 @@ Status read_number(const nlohmann::json& j, std::string_view key, T* out) {
 }
 
 // kvm_regs by name, so a snapshot can be read by people.
-#define VIREO_KVM_REGS(X)                                                                           \
-    X(rax)                                                                                          \
-    X(rbx)                                                                                          \
-    X(rcx)                                                                                          \
-    X(rdx) X(rsi) X(rdi) X(rsp) X(rbp) X(r8) X(r9) X(r10) X(r11) X(r12) X(r13) X(r14) X(r15) X(rip) \
-        X(rflags)
+#define VIREO_KVM_REGS(X) \
+    X(rax)                \
+    X(rbx)                \
+    X(rcx)                \
+    X(rdx) X(rsi) X(rdi) X(rsp) X(rbp) X(r8) X(r9) X(r10) X(r11) X(r12) X(r13) X(r14) X(r15) X(rip) X(rflags)
 
 nlohmann::json regs_json(const kvm_regs& r) {
     nlohmann::json j;
