@@ -11,5 +11,6 @@ struct Context {
 };
 
 void register_doctor(CLI::App& app, Context& ctx);
+void register_run(CLI::App& app, Context& ctx);
 
 }  // namespace vireo::cli

@@ -144,7 +144,6 @@ class Vm {
     std::unique_ptr<EventLoop::Timer> m_pm_timer;
 
     arch::x86::BootEntry m_boot;
-    std::vector<std::vector<kvm_cpuid_entry2>> m_cpuid;  // per vCPU, as set
     std::vector<std::unique_ptr<VcpuRunner>> m_vcpus;
 
     mutable std::mutex m_state_lock;
