@@ -12,5 +12,6 @@ struct Context {
 
 void register_doctor(CLI::App& app, Context& ctx);
 void register_api(CLI::App& app, Context& ctx);
+void register_run(CLI::App& app, Context& ctx);
 
 }  // namespace vireo::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     vireo::cli::Context ctx;
     vireo::cli::register_doctor(app, ctx);
     vireo::cli::register_api(app, ctx);
+    vireo::cli::register_run(app, ctx);
 
     app.parse_complete_callback([&] {
         if (auto s = vireo::log::set_level(log_level); !s.ok())

@@ -398,6 +398,20 @@ Status Vcpu::kvmclock_ctrl() {
     return {};
 }
 
+Result<std::vector<kvm_cpuid_entry2>> Vcpu::get_cpuid() const {
+    for (uint32_t n = 128; n <= 4096; n *= 2) {
+        std::vector<uint64_t> buf((sizeof(abi::CpuidHeader) + n * sizeof(kvm_cpuid_entry2) + 7) / 8);
+        auto* header = reinterpret_cast<abi::CpuidHeader*>(buf.data());
+        header->nent = n;
+        if (xioctl(m_fd.get(), abi::kGetCpuid2, header) == 0) {
+            auto* entries = reinterpret_cast<const kvm_cpuid_entry2*>(header + 1);
+            return std::vector<kvm_cpuid_entry2>(entries, entries + header->nent);
+        }
+        if (errno != E2BIG) return os_error("kvm: KVM_GET_CPUID2");
+    }
+    return make_error("kvm: KVM_GET_CPUID2: too many entries");
+}
+
 Status Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
     std::vector<uint64_t> buf((sizeof(abi::CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2) + 7) / 8);
     auto* header = reinterpret_cast<abi::CpuidHeader*>(buf.data());

@@ -114,6 +114,8 @@ class Vcpu {
     Result<kvm_fpu> get_fpu() const;
     Status set_fpu(const kvm_fpu& fpu);
     Status set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+    // What KVM_SET_CPUID2 left in force (KVM_GET_CPUID2).
+    Result<std::vector<kvm_cpuid_entry2>> get_cpuid() const;
     Status set_msrs(const std::vector<kvm_msr_entry>& entries);
     // Like set_msrs, but returns how many leading entries KVM accepted (it stops at the first
     // MSR it refuses).

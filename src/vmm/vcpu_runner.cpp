@@ -138,6 +138,9 @@ Status VcpuRunner::run_paused(const std::function<Status(kvm::Vcpu&)>& fn) {
     auto result = done.get_future();
     {
         std::lock_guard lock(m_lock);
+        // Before start() there is no thread, and nothing runs the vCPU: run here.
+        if (!m_thread.joinable()) return fn(*m_vcpu);
+        if (m_state == VcpuState::kExited) return make_error("vCPU {}: its thread has exited", m_vcpu->id());
         if (m_state != VcpuState::kPaused || m_requested != VcpuState::kPaused)
             return make_error("vCPU {}: not paused ({})", m_vcpu->id(), to_string(m_state));
         m_tasks.push_back([&] { done.set_value(fn(*m_vcpu)); });

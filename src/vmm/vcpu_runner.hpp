@@ -54,8 +54,8 @@ class VcpuRunner {
     // Waits for the thread to leave (after exit()).
     void join();
 
-    // Runs `fn` with the kvm::Vcpu on the vCPU's thread while it is paused, and waits for it.
-    // An error if the vCPU is not paused.
+    // Runs `fn` with the kvm::Vcpu on the vCPU's thread while it is paused, and waits for it
+    // (on the caller's thread before start()). An error if the vCPU is not paused.
     Status run_paused(const std::function<Status(kvm::Vcpu&)>& fn);
 
     VcpuState state() const;

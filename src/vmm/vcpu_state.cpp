@@ -18,10 +18,10 @@ Result<std::vector<uint32_t>> saveable_msrs(const kvm::System& system, kvm::Vcpu
     return ok;
 }
 
-Result<VcpuSnapshot> save_vcpu_state(kvm::Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
-                                     const std::vector<uint32_t>& msr_indices, size_t xsave_size) {
+Result<VcpuSnapshot> save_vcpu_state(kvm::Vcpu& vcpu, const std::vector<uint32_t>& msr_indices,
+                                     size_t xsave_size) {
     VcpuSnapshot s;
-    s.cpuid = cpuid;
+    VIREO_ASSIGN_OR_RETURN(s.cpuid, vcpu.get_cpuid());
     VIREO_ASSIGN_OR_RETURN(s.mp_state, vcpu.get_mp_state());
     VIREO_ASSIGN_OR_RETURN(s.regs, vcpu.get_regs());
     VIREO_ASSIGN_OR_RETURN(s.sregs, vcpu.get_sregs());

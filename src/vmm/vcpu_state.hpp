@@ -14,7 +14,7 @@
 namespace vireo::vmm {
 
 struct VcpuSnapshot {
-    std::vector<kvm_cpuid_entry2> cpuid;  // what the VMM set (KVM cannot read it back)
+    std::vector<kvm_cpuid_entry2> cpuid;  // as KVM holds it (KVM_GET_CPUID2)
     kvm_mp_state mp_state{};
     kvm_regs regs{};
     kvm_sregs sregs{};
@@ -30,9 +30,11 @@ struct VcpuSnapshot {
 // The MSRs worth saving: KVM's save/restore list, minus the ones this host cannot read.
 Result<std::vector<uint32_t>> saveable_msrs(const kvm::System& system, kvm::Vcpu& probe_vcpu);
 
-Result<VcpuSnapshot> save_vcpu_state(kvm::Vcpu& vcpu, const std::vector<kvm_cpuid_entry2>& cpuid,
-                                     const std::vector<uint32_t>& msr_indices, size_t xsave_size);
-// Writes everything back in the order KVM needs (CPUID first, events last).
+Result<VcpuSnapshot> save_vcpu_state(kvm::Vcpu& vcpu, const std::vector<uint32_t>& msr_indices,
+                                     size_t xsave_size);
+// Writes everything back in the order KVM needs (CPUID first, events last). KVM accepts a
+// CPUID table on a vCPU that has run only if it is the one it holds, so restores go to fresh
+// vCPUs (or the same vCPU with its own table).
 Status restore_vcpu_state(kvm::Vcpu& vcpu, const VcpuSnapshot& state);
 
 struct VmKvmSnapshot {

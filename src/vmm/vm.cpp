@@ -253,7 +253,6 @@ Status Vm::build_vcpus(bool boot) {
         VIREO_ASSIGN_OR_RETURN(std::unique_ptr<kvm::Vcpu> vcpu, m_kvm->create_vcpu(i));
         VIREO_ASSIGN_OR_RETURN(auto cpuid, arch::x86::build_cpuid(m_env.supported_cpuid, cpuid_config, i));
         VIREO_TRY_CTX(vcpu->set_cpuid(cpuid), fmt::format("vCPU {}", i));
-        m_cpuid.push_back(std::move(cpuid));
 
         // MSRs a host lacks are skipped rather than failing the boot (KVM_SET_MSRS stops at the
         // first one it refuses).
@@ -288,16 +287,9 @@ Status Vm::build_vcpus(bool boot) {
     return {};
 }
 
-Status Vm::start_threads() {
-    if (m_threads_started) return {};
+Status Vm::start() {
     for (auto& v : m_vcpus)
         VIREO_TRY(v->start());
-    m_threads_started = true;
-    return {};
-}
-
-Status Vm::start() {
-    VIREO_TRY(start_threads());
     return resume();
 }
 
@@ -380,13 +372,13 @@ Result<std::vector<VcpuSnapshot>> Vm::save_vcpu_states() {
     std::vector<VcpuSnapshot> states;
     std::vector<uint32_t> msrs;
     size_t xsave_size = m_env.kvm.xsave_size();
-    for (size_t i = 0; i < m_vcpus.size(); ++i) {
-        VcpuRunner& runner = *m_vcpus[i];
+    for (auto& runner_ptr : m_vcpus) {
+        VcpuRunner& runner = *runner_ptr;
         Status s = runner.run_paused([&](kvm::Vcpu& vcpu) -> Status {
             if (msrs.empty()) {
                 VIREO_ASSIGN_OR_RETURN(msrs, saveable_msrs(m_env.kvm, vcpu));
             }
-            VIREO_ASSIGN_OR_RETURN(VcpuSnapshot snap, save_vcpu_state(vcpu, m_cpuid[i], msrs, xsave_size));
+            VIREO_ASSIGN_OR_RETURN(VcpuSnapshot snap, save_vcpu_state(vcpu, msrs, xsave_size));
             states.push_back(std::move(snap));
             return {};
         });
@@ -403,12 +395,10 @@ Status Vm::load_state(const std::vector<VcpuSnapshot>& vcpus, const VmKvmSnapsho
     if (vcpus.size() != m_vcpus.size())
         return make_error("restore: the snapshot has {} vCPUs, the VM {}", vcpus.size(), m_vcpus.size());
     VIREO_TRY_CTX(restore_vm_kvm_state(*m_kvm, kvm), "restore");
-    VIREO_TRY(start_threads());  // paused: vCPU state is set on each vCPU's own thread
     for (size_t i = 0; i < m_vcpus.size(); ++i) {
         Status s =
             m_vcpus[i]->run_paused([&](kvm::Vcpu& vcpu) { return restore_vcpu_state(vcpu, vcpus[i]); });
         VIREO_TRY_CTX(s, fmt::format("restore vCPU {}", i));
-        m_cpuid[i] = vcpus[i].cpuid;  // what the guest saw, for the next snapshot
     }
     return {};
 }

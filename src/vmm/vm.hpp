@@ -131,7 +131,7 @@ class Vm {
     Result<std::vector<VcpuSnapshot>> save_vcpu_states();
     Result<VmKvmSnapshot> save_kvm_state() const;
     // Into a VM from create_restored(), before start(): the in-kernel devices first, then each
-    // vCPU on its own thread.
+    // vCPU.
     Status load_state(const std::vector<VcpuSnapshot>& vcpus, const VmKvmSnapshot& kvm);
     // The devices whose state a snapshot carries, by name (stable across versions).
     std::vector<std::pair<std::string, devices::StatefulDevice*>> stateful_devices();
@@ -145,7 +145,6 @@ class Vm {
     // `boot`: set up the boot vCPU for the loaded kernel; false for a restore, whose state
     // comes from the snapshot.
     Status build_vcpus(bool boot);
-    Status start_threads();
     // Registers a device on a bus behind a CountingDevice, for device_stats().
     Status insert_counted(devices::Bus& bus, const std::string& name,
                           std::shared_ptr<devices::BusDevice> device, uint64_t base, uint64_t length);
@@ -175,9 +174,7 @@ class Vm {
     std::unique_ptr<EventLoop::Timer> m_pm_timer;
 
     arch::x86::BootEntry m_boot;
-    std::vector<std::vector<kvm_cpuid_entry2>> m_cpuid;  // per vCPU, as set
     std::vector<std::unique_ptr<VcpuRunner>> m_vcpus;
-    bool m_threads_started = false;
     std::map<std::string, std::shared_ptr<CountingDevice>> m_counted;
 
     mutable std::mutex m_state_lock;

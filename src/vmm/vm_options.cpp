@@ -10,6 +10,8 @@
 namespace vireo::vmm {
 
 void add_vm_options(CLI::App& app, VmOptions& o) {
+    // A repeated option takes its last value, so scripts can append overrides.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--kernel", o.config.kernel, "Kernel: bzImage, ELF vmlinux or PVH ELF (32/64-bit)")
         ->type_name("PATH");
     app.add_option("--initrd", o.config.initrd, "Initial ramdisk")->type_name("PATH");

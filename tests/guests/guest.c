@@ -8,8 +8,11 @@
  *   count          count in memory forever, printing "count: N" per value, `delay=N` pause
  *                  iterations apart (default 100000): the snapshot test's guest; with
  *                  `button` it powers off when the ACPI power button is pressed
+ *   probe          read an unclaimed port and unclaimed MMIO (several times)
+ *   cpuid          print CPUID bits the VMM controls
  *   exit=ACTION    poweroff (ACPI PM1a, the default), reset-kbd (i8042 0xFE), reset-cf9,
- *                  triple (triple fault), hang (halt forever), spin (busy loop)
+ *                  triple (triple fault), hang (halt forever), spin (busy loop), jump-mmio
+ *                  (execute from MMIO, which KVM cannot emulate)
  * Integer-only, freestanding, built for 32-bit and 64-bit. */
 #include "guest.h"
 
@@ -302,6 +305,42 @@ static void start_aps(uint32_t cpus) {
     puts_(" cpus\n");
 }
 
+static void probe_unclaimed(void) {
+    uint32_t port = 0, mem = 0;
+    for (int i = 0; i < 5; ++i) {
+        uint32_t v;
+        __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"((uint16_t)0x510));
+        port |= v;
+        mem |= mmio_read32(0xc0000000u);
+    }
+    puts_("probe: port 0x");
+    put_hex(port, 8);
+    puts_(" mmio 0x");
+    put_hex(mem, 8);
+    putc_('\n');
+}
+
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]) {
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+static void report_cpuid(void) {
+    uint32_t r[4];
+    cpuid(1, 0, r);
+    puts_("cpuid: 1.ebx=0x");
+    put_hex(r[1], 8);
+    puts_(" 1.ecx=0x");
+    put_hex(r[2], 8);
+    cpuid(0x40000000u, 0, r);
+    puts_(" hv=");
+    for (int reg = 1; reg < 4; ++reg)
+        for (int b = 0; b < 4; ++b) {
+            char c = (char)(r[reg] >> (8 * b));
+            if (c) putc_(c);
+        }
+    putc_('\n');
+}
+
 static void echo_line(void) {
     char line[80];
     size_t n = 0;
@@ -374,12 +413,15 @@ void guest_main(uint32_t boot, uintptr_t info) {
     if (has_word("smp", &value)) start_aps(value_num(value));
     if (has_word("echo", NULL)) echo_line();
     if (has_word("touch", &value)) touch_memory(value_num(value));
-    if (has_word("count", NULL))
-        count_forever(has_word("delay", &value) ? value_num(value) : 100000u, has_word("button", NULL));
+    if (has_word("probe", NULL)) probe_unclaimed();
+    if (has_word("cpuid", NULL)) report_cpuid();
     if (has_word("boottimer", NULL)) {
         *(volatile uint8_t*)(uintptr_t)0xd0000000u = 123;
         puts_("boottimer: written\n");
     }
+
+    if (has_word("count", NULL))
+        count_forever(has_word("delay", &value) ? value_num(value) : 100000u, has_word("button", NULL));
 
     const char* action = "poweroff";
     if (has_word("exit", &value)) action = value;
@@ -400,6 +442,8 @@ void guest_main(uint32_t boot, uintptr_t info) {
             uintptr_t base;
         } idt = {0, 0};
         __asm__ volatile("lidt %0; ud2" : : "m"(idt));
+    } else if (value_is(action, "jump-mmio")) {
+        ((void (*)(void))(uintptr_t)0xc0000000u)();
     } else if (value_is(action, "spin")) {
         for (;;)
             __asm__ volatile("pause");

@@ -98,7 +98,7 @@ TEST(KvmState, GuestContinuesAfterRestoreWithoutGapOrRepeat) {
     auto msrs = saveable_msrs(*sys, *(*a)->vcpu);
     ASSERT_TRUE(msrs.ok()) << msrs.error().message();
     EXPECT_FALSE(msrs->empty());
-    auto vcpu_state = save_vcpu_state(*(*a)->vcpu, (*a)->cpuid, *msrs, sys->xsave_size());
+    auto vcpu_state = save_vcpu_state(*(*a)->vcpu, *msrs, sys->xsave_size());
     ASSERT_TRUE(vcpu_state.ok()) << vcpu_state.error().message();
     auto vm_state = save_vm_kvm_state(*(*a)->vm);
     ASSERT_TRUE(vm_state.ok()) << vm_state.error().message();
