@@ -3,7 +3,9 @@
 #include "vmm/snapshot/memory_file.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +35,23 @@ class PageSet {
     std::vector<uint64_t> m_bits;
     uint64_t m_pages;
 };
+
+// Marks the pages of a mapping that are resident (mincore): for hugetlbfs, which has no
+// SEEK_DATA, and where reading an untouched page would allocate a huge page to find it empty.
+Status mark_resident(const uint8_t* host, uint64_t size, PageSet& pages) {
+    constexpr uint64_t kChunk = 64 * 1024;  // pages per mincore call
+    std::vector<unsigned char> vec(kChunk);
+    for (uint64_t first = 0; first < pages.pages(); first += kChunk) {
+        uint64_t n = std::min(kChunk, pages.pages() - first);
+        if (::mincore(const_cast<uint8_t*>(host) + first * kPageSize, n * kPageSize, vec.data()) != 0)
+            return os_error("memory: mincore");
+        for (uint64_t i = 0; i < n; ++i) {
+            if (vec[i] & 1) pages.set(first + i);
+        }
+    }
+    (void)size;
+    return {};
+}
 
 // Marks the pages of `fd` that hold data (allocated in the file), from SEEK_DATA/SEEK_HOLE.
 Status mark_file_data(int fd, uint64_t size, PageSet& pages) {
@@ -96,7 +115,13 @@ Result<MemoryWriteStats> write_memory_file(const std::string& path, const Memory
     if (source.size % kPageSize != 0)
         return make_error("memory: size 0x{:x} is not a whole number of pages", source.size);
     PageSet pages(source.size / kPageSize);
-    if (source.fd >= 0) VIREO_TRY(mark_file_data(source.fd, source.size, pages));
+    struct statfs fs {};
+    if (source.fd >= 0 && ::fstatfs(source.fd, &fs) == 0 &&
+        static_cast<uint64_t>(fs.f_type) == HUGETLBFS_MAGIC) {
+        VIREO_TRY(mark_resident(source.host, source.size, pages));
+    } else if (source.fd >= 0) {
+        VIREO_TRY(mark_file_data(source.fd, source.size, pages));
+    }
     if (source.fd < 0 || source.private_mapping)
         VIREO_TRY(mark_anonymous_pages(source.host, source.size, pages));
 
