@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "arch/x86/cpuid.hpp"
+#include "devices/snapshot.hpp"
 #include "kvm/kvm.hpp"
 #include "vmm/boot_timer.hpp"
 #include "vmm/console.hpp"
