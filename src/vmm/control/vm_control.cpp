@@ -45,6 +45,7 @@ void VmControl::attach(Vm* vm) {
     m_vm = vm;
     ++m_generation;
     m_reboot_requested = false;
+    m_shutdown = false;
     if (m_first_start_ns == 0) m_first_start_ns = monotonic_ns();
     m_cv.notify_all();
 }
@@ -75,7 +76,7 @@ api::VmState VmControl::state_locked() const {
         case VmState::kCreated:
             return api::VmState::kCreated;
         case VmState::kRunning:
-            return api::VmState::kRunning;
+            return m_shutdown ? api::VmState::kShuttingDown : api::VmState::kRunning;
         case VmState::kPaused:
             return api::VmState::kPaused;
         case VmState::kShuttingDown:
@@ -121,8 +122,10 @@ api::ControlStatus VmControl::shutdown() {
     std::lock_guard lock(m_lock);
     if (auto s = api::may_shutdown(state_locked()); !s.ok()) return s;
     if (auto s = need_vm(m_vm); !s.ok()) return s;
-    if (auto s = m_vm->press_power_button(); !s.ok()) return failed(s.error());
-    log::get("api").info("ACPI power button pressed");
+    bool sci = m_vm->press_power_button();
+    m_shutdown = true;  // until the guest powers off; the VMM then exits
+    log::get("api").info("ACPI power button pressed{}",
+                         sci ? "" : " (the guest has not enabled its interrupt)");
     return api::Done{};
 }
 

@@ -55,6 +55,7 @@ class VmControl final : public api::VmController {
     uint64_t m_generation = 0;  // Vms attached so far
     bool m_stopped = false;
     bool m_power_off = false;         // vm.power-off was accepted
+    bool m_shutdown = false;          // vm.shutdown pressed the power button of the current Vm
     bool m_reboot_requested = false;  // vm.reboot was accepted; the next Vm is on its way
     int64_t m_first_start_ns = 0;     // CLOCK_MONOTONIC when the first Vm started
 };
