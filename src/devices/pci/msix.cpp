@@ -142,10 +142,14 @@ Status Msix::restore_state(const nlohmann::json& state) {
     m_table = std::move(table);
     for (size_t i = 0; i < m_pending.size(); ++i)
         m_pending[i] = load_le<uint64_t>(&pba[i * 8]);
+    sync_from_config();
+    return {};
+}
+
+void Msix::sync_from_config() {
     uint16_t control = m_config.u16(m_cap + 2u);
     m_enabled = (control & kControlEnable) != 0;
     m_function_masked = (control & kControlFunctionMask) != 0;
-    return {};
 }
 
 }  // namespace vireo::devices::pci

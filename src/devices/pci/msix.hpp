@@ -76,9 +76,11 @@ class Msix {
     void reset();
 
     nlohmann::json save_state() const;
-    // Validates first; applies nothing on error. Re-reads enable/mask from `config` (restore
-    // the configuration space bytes first).
+    // Validates first; applies nothing on error. Then re-reads enable/mask from `config`.
     Status restore_state(const nlohmann::json& state);
+    // Re-reads the enable and function-mask bits from configuration space without delivering
+    // anything (after a snapshot restore rewrote it).
+    void sync_from_config();
 
   private:
     uint32_t entry_u32(uint16_t vector, uint32_t field) const;
