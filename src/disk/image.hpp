@@ -48,7 +48,7 @@ Result<std::unique_ptr<BlockBackend>> open_image(const std::string& path, const 
 Result<ImageFormat> detect_format(const std::string& path);
 
 struct CreateOptions {
-    ImageFormat format = ImageFormat::kRaw;
+    ImageFormat format = ImageFormat::kAuto;  // raw, or vhd when a parent is given
     VhdSubformat subformat = VhdSubformat::kDynamic;
     uint64_t size = 0;  // bytes; with a parent, 0 means the parent's size
     uint32_t block_size = vhd::kDefaultBlockSize;

@@ -407,6 +407,9 @@ Status VhdDynamicBackend::write_slow(uint64_t offset, std::span<const iovec> iov
 }
 
 Status VhdDynamicBackend::zero_range(uint64_t offset, uint64_t length, bool discard_only) {
+    // Discard is advisory. A differencing disk keeps its data: freeing it could not make the
+    // sectors fall back to the parent without rewriting bitmaps, and zeros would be a surprise.
+    if (discard_only && m_differencing) return {};
     uint64_t pos = 0;
     while (pos < length) {
         uint64_t off = offset + pos;
