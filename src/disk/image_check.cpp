@@ -93,7 +93,7 @@ void analyze(int fd, Analysis& A) {
     if (have512 && (!rd(tail, A.file_size - kFooterSize) || !rd(head, 0))) return;
     if (!rd(tail511, A.file_size - kOldFooterSize)) return;
 
-    std::string end_problem = "no footer at the end of the file";
+    std::string end_problem = "no footer at the end of the file (bad cookie)";
     std::optional<Footer> end, start;
     if (have512 && has_footer_cookie(tail)) {
         auto f = parse_footer(tail, fmt::format("footer at {}", hex(A.file_size - kFooterSize)));
