@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
 
     vireo::cli::Context ctx;
     vireo::cli::register_doctor(app, ctx);
+    auto* img = app.add_subcommand("img", "Create, inspect, convert, serve and benchmark disk images");
+    img->require_subcommand(1);
+    vireo::cli::register_img(*img, ctx);
+    vireo::cli::register_img_diskio(*img, ctx);
 
     app.parse_complete_callback([&] {
         if (auto s = vireo::log::set_level(log_level); !s.ok())
