@@ -15,5 +15,6 @@ void register_doctor(CLI::App& app, Context& ctx);
 void register_img(CLI::App& img, Context& ctx);
 // `vireo img serve` (NBD export) and `vireo img bench`, added to the `img` subcommand.
 void register_img_diskio(CLI::App& img, Context& ctx);
+void register_run(CLI::App& app, Context& ctx);
 
 }  // namespace vireo::cli

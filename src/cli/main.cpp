@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     img->require_subcommand(1);
     vireo::cli::register_img(*img, ctx);
     vireo::cli::register_img_diskio(*img, ctx);
+    vireo::cli::register_run(app, ctx);
 
     app.parse_complete_callback([&] {
         if (auto s = vireo::log::set_level(log_level); !s.ok())

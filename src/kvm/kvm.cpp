@@ -1,11 +1,14 @@
 // KVM ioctl wrappers.
 #include "kvm/kvm.hpp"
 
+#include "kvm/abi.hpp"
+
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -75,11 +78,12 @@ Result<size_t> System::vcpu_mmap_size() const {
 
 Result<std::vector<kvm_cpuid_entry2>> System::supported_cpuid() const {
     for (uint32_t n = 128; n <= 4096; n *= 2) {
-        std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-        auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-        cpuid->nent = n;
-        if (::ioctl(m_fd.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-            return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+        std::vector<uint64_t> buf((sizeof(abi::CpuidHeader) + n * sizeof(kvm_cpuid_entry2) + 7) / 8);
+        auto* header = reinterpret_cast<abi::CpuidHeader*>(buf.data());
+        header->nent = n;
+        if (::ioctl(m_fd.get(), abi::kGetSupportedCpuid, header) == 0) {
+            auto* entries = reinterpret_cast<const kvm_cpuid_entry2*>(header + 1);
+            return std::vector<kvm_cpuid_entry2>(entries, entries + header->nent);
         }
         if (errno != E2BIG) return os_error("kvm: KVM_GET_SUPPORTED_CPUID");
     }
@@ -88,15 +92,20 @@ Result<std::vector<kvm_cpuid_entry2>> System::supported_cpuid() const {
 
 Result<std::vector<uint32_t>> System::msr_index_list() const {
     for (uint32_t n = 256; n <= 8192; n *= 2) {
-        std::vector<uint8_t> buf(sizeof(kvm_msr_list) + n * sizeof(uint32_t));
-        auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
-        list->nmsrs = n;
-        if (::ioctl(m_fd.get(), KVM_GET_MSR_INDEX_LIST, list) == 0) {
-            return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+        std::vector<uint32_t> buf(1 + n);
+        auto* header = reinterpret_cast<abi::MsrListHeader*>(buf.data());
+        header->nmsrs = n;
+        if (::ioctl(m_fd.get(), abi::kGetMsrIndexList, header) == 0) {
+            return std::vector<uint32_t>(buf.begin() + 1, buf.begin() + 1 + header->nmsrs);
         }
         if (errno != E2BIG) return os_error("kvm: KVM_GET_MSR_INDEX_LIST");
     }
     return make_error("kvm: KVM_GET_MSR_INDEX_LIST: too many entries");
+}
+
+size_t System::xsave_size() const {
+    int size = check_extension(KVM_CAP_XSAVE2);
+    return size > static_cast<int>(abi::kXsaveSize) ? static_cast<size_t>(size) : abi::kXsaveSize;
 }
 
 Result<std::unique_ptr<Vm>> System::create_vm() const {
@@ -224,11 +233,12 @@ Status Vm::signal_msi(uint64_t address, uint32_t data) {
 }
 
 Status Vm::set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries) {
-    std::vector<uint8_t> buf(sizeof(kvm_irq_routing) + entries.size() * sizeof(kvm_irq_routing_entry));
-    auto* routing = reinterpret_cast<kvm_irq_routing*>(buf.data());
-    routing->nr = static_cast<uint32_t>(entries.size());
-    std::memcpy(routing->entries, entries.data(), entries.size() * sizeof(kvm_irq_routing_entry));
-    if (xioctl(m_fd.get(), KVM_SET_GSI_ROUTING, routing) < 0) return os_error("kvm: KVM_SET_GSI_ROUTING");
+    std::vector<uint64_t> buf(
+        (sizeof(abi::IrqRoutingHeader) + entries.size() * sizeof(kvm_irq_routing_entry) + 7) / 8);
+    auto* header = reinterpret_cast<abi::IrqRoutingHeader*>(buf.data());
+    header->nr = static_cast<uint32_t>(entries.size());
+    std::memcpy(header + 1, entries.data(), entries.size() * sizeof(kvm_irq_routing_entry));
+    if (xioctl(m_fd.get(), abi::kSetGsiRouting, header) < 0) return os_error("kvm: KVM_SET_GSI_ROUTING");
     return {};
 }
 
@@ -240,6 +250,54 @@ Result<std::vector<uint64_t>> Vm::dirty_log(uint32_t slot, uint64_t size) {
     log.dirty_bitmap = bitmap.data();
     if (xioctl(m_fd.get(), KVM_GET_DIRTY_LOG, &log) < 0) return os_error("kvm: KVM_GET_DIRTY_LOG");
     return bitmap;
+}
+
+Status Vm::enable_cap(uint32_t cap, uint64_t arg0) {
+    kvm_enable_cap req{};
+    req.cap = cap;
+    req.args[0] = arg0;
+    if (xioctl(m_fd.get(), KVM_ENABLE_CAP, &req) < 0)
+        return os_error(fmt::format("kvm: KVM_ENABLE_CAP {}", cap));
+    return {};
+}
+
+Result<kvm_irqchip> Vm::get_irqchip(uint32_t chip_id) const {
+    kvm_irqchip chip{};
+    chip.chip_id = chip_id;
+    if (xioctl(m_fd.get(), KVM_GET_IRQCHIP, &chip) < 0)
+        return os_error(fmt::format("kvm: KVM_GET_IRQCHIP {}", chip_id));
+    return chip;
+}
+
+Status Vm::set_irqchip(const kvm_irqchip& chip) {
+    if (xioctl(m_fd.get(), KVM_SET_IRQCHIP, &chip) < 0)
+        return os_error(fmt::format("kvm: KVM_SET_IRQCHIP {}", chip.chip_id));
+    return {};
+}
+
+Result<kvm_pit_state2> Vm::get_pit2() const {
+    kvm_pit_state2 state{};
+    if (xioctl(m_fd.get(), KVM_GET_PIT2, &state) < 0) return os_error("kvm: KVM_GET_PIT2");
+    return state;
+}
+
+Status Vm::set_pit2(const kvm_pit_state2& state) {
+    if (xioctl(m_fd.get(), KVM_SET_PIT2, &state) < 0) return os_error("kvm: KVM_SET_PIT2");
+    return {};
+}
+
+Result<kvm_clock_data> Vm::get_clock() const {
+    kvm_clock_data clock{};
+    if (xioctl(m_fd.get(), KVM_GET_CLOCK, &clock) < 0) return os_error("kvm: KVM_GET_CLOCK");
+    return clock;
+}
+
+Status Vm::set_clock(const kvm_clock_data& clock) {
+    kvm_clock_data c = clock;
+    // Only the clock value is restored; KVM refuses flags it did not report as settable.
+    c.flags &= KVM_CLOCK_REALTIME;
+    if (xioctl(m_fd.get(), KVM_SET_CLOCK, &c) < 0) return os_error("kvm: KVM_SET_CLOCK");
+    return {};
 }
 
 Result<std::unique_ptr<Vcpu>> Vm::create_vcpu(uint32_t id) {
@@ -288,41 +346,164 @@ VIREO_VCPU_GET(kvm_lapic_state, get_lapic, KVM_GET_LAPIC)
 VIREO_VCPU_SET(kvm_lapic_state, set_lapic, KVM_SET_LAPIC)
 VIREO_VCPU_GET(kvm_mp_state, get_mp_state, KVM_GET_MP_STATE)
 VIREO_VCPU_SET(kvm_mp_state, set_mp_state, KVM_SET_MP_STATE)
+VIREO_VCPU_GET(kvm_vcpu_events, get_vcpu_events, KVM_GET_VCPU_EVENTS)
+VIREO_VCPU_SET(kvm_vcpu_events, set_vcpu_events, KVM_SET_VCPU_EVENTS)
+VIREO_VCPU_GET(kvm_debugregs, get_debugregs, KVM_GET_DEBUGREGS)
+VIREO_VCPU_SET(kvm_debugregs, set_debugregs, KVM_SET_DEBUGREGS)
+VIREO_VCPU_GET(kvm_xcrs, get_xcrs, KVM_GET_XCRS)
+VIREO_VCPU_SET(kvm_xcrs, set_xcrs, KVM_SET_XCRS)
 
 #undef VIREO_VCPU_GET
 #undef VIREO_VCPU_SET
 
-Status Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    cpuid->nent = static_cast<uint32_t>(entries.size());
-    std::memcpy(cpuid->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-    if (xioctl(m_fd.get(), KVM_SET_CPUID2, cpuid) < 0) return os_error("kvm: KVM_SET_CPUID2");
+Result<std::vector<uint8_t>> Vcpu::get_xsave(size_t size) const {
+    size = std::max(size, abi::kXsaveSize);
+    std::vector<uint8_t> area(size);
+    unsigned long req = size > abi::kXsaveSize ? abi::kGetXsave2 : abi::kGetXsave;
+    if (xioctl(m_fd.get(), req, area.data()) < 0) return os_error("kvm: KVM_GET_XSAVE");
+    return area;
+}
+
+Status Vcpu::set_xsave(const std::vector<uint8_t>& area) {
+    if (area.size() < abi::kXsaveSize)
+        return make_error("kvm: XSAVE area of {} bytes is too small (need {})", area.size(), abi::kXsaveSize);
+    if (xioctl(m_fd.get(), abi::kSetXsave, area.data()) < 0) return os_error("kvm: KVM_SET_XSAVE");
     return {};
 }
 
-Status Vcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
-    std::vector<uint8_t> buf(sizeof(kvm_msrs) + entries.size() * sizeof(kvm_msr_entry));
-    auto* msrs = reinterpret_cast<kvm_msrs*>(buf.data());
-    msrs->nmsrs = static_cast<uint32_t>(entries.size());
-    std::memcpy(msrs->entries, entries.data(), entries.size() * sizeof(kvm_msr_entry));
-    int r = xioctl(m_fd.get(), KVM_SET_MSRS, msrs);
-    if (r < 0) return os_error("kvm: KVM_SET_MSRS");
-    if (static_cast<size_t>(r) != entries.size()) {
-        return make_error("kvm: KVM_SET_MSRS: MSR 0x{:x} was refused", entries[static_cast<size_t>(r)].index);
+Result<uint64_t> Vcpu::translate(uint64_t linear) const {
+    kvm_translation t{};
+    t.linear_address = linear;
+    if (xioctl(m_fd.get(), KVM_TRANSLATE, &t) < 0) return os_error("kvm: KVM_TRANSLATE");
+    if (!t.valid) return make_error("kvm: guest address 0x{:x} is not mapped", linear);
+    return t.physical_address;
+}
+
+Result<uint32_t> Vcpu::get_tsc_khz() const {
+    int r = xioctl(m_fd.get(), KVM_GET_TSC_KHZ, 0);
+    if (r < 0) return os_error("kvm: KVM_GET_TSC_KHZ");
+    return static_cast<uint32_t>(r);
+}
+
+Status Vcpu::set_tsc_khz(uint32_t khz) {
+    if (xioctl(m_fd.get(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) < 0)
+        return os_error(fmt::format("kvm: KVM_SET_TSC_KHZ {}", khz));
+    return {};
+}
+
+Status Vcpu::kvmclock_ctrl() {
+    // EINVAL: the guest does not use kvmclock, which is fine.
+    if (xioctl(m_fd.get(), KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+        return os_error("kvm: KVM_KVMCLOCK_CTRL");
+    return {};
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Vcpu::get_cpuid() const {
+    for (uint32_t n = 128; n <= 4096; n *= 2) {
+        std::vector<uint64_t> buf((sizeof(abi::CpuidHeader) + n * sizeof(kvm_cpuid_entry2) + 7) / 8);
+        auto* header = reinterpret_cast<abi::CpuidHeader*>(buf.data());
+        header->nent = n;
+        if (xioctl(m_fd.get(), abi::kGetCpuid2, header) == 0) {
+            auto* entries = reinterpret_cast<const kvm_cpuid_entry2*>(header + 1);
+            return std::vector<kvm_cpuid_entry2>(entries, entries + header->nent);
+        }
+        if (errno != E2BIG) return os_error("kvm: KVM_GET_CPUID2");
     }
+    return make_error("kvm: KVM_GET_CPUID2: too many entries");
+}
+
+Status Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+    std::vector<uint64_t> buf((sizeof(abi::CpuidHeader) + entries.size() * sizeof(kvm_cpuid_entry2) + 7) / 8);
+    auto* header = reinterpret_cast<abi::CpuidHeader*>(buf.data());
+    header->nent = static_cast<uint32_t>(entries.size());
+    std::memcpy(header + 1, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+    if (xioctl(m_fd.get(), abi::kSetCpuid2, header) < 0) return os_error("kvm: KVM_SET_CPUID2");
+    return {};
+}
+
+namespace {
+
+// A kvm_msrs argument: header, then the entries.
+std::vector<uint64_t> msrs_buffer(size_t count) {
+    return std::vector<uint64_t>((sizeof(abi::MsrsHeader) + count * sizeof(kvm_msr_entry) + 7) / 8);
+}
+
+}  // namespace
+
+Result<size_t> Vcpu::set_msrs_prefix(const std::vector<kvm_msr_entry>& entries) {
+    std::vector<uint64_t> buf = msrs_buffer(entries.size());
+    auto* header = reinterpret_cast<abi::MsrsHeader*>(buf.data());
+    header->nmsrs = static_cast<uint32_t>(entries.size());
+    std::memcpy(header + 1, entries.data(), entries.size() * sizeof(kvm_msr_entry));
+    int r = xioctl(m_fd.get(), abi::kSetMsrs, header);
+    if (r < 0) return os_error("kvm: KVM_SET_MSRS");
+    return static_cast<size_t>(r);
+}
+
+Status Vcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
+    VIREO_ASSIGN_OR_RETURN(size_t set, set_msrs_prefix(entries));
+    if (set != entries.size())
+        return make_error("kvm: KVM_SET_MSRS: MSR 0x{:x} was refused", entries[set].index);
     return {};
 }
 
 Result<std::vector<kvm_msr_entry>> Vcpu::get_msrs(const std::vector<uint32_t>& indices) const {
-    std::vector<uint8_t> buf(sizeof(kvm_msrs) + indices.size() * sizeof(kvm_msr_entry));
-    auto* msrs = reinterpret_cast<kvm_msrs*>(buf.data());
-    msrs->nmsrs = static_cast<uint32_t>(indices.size());
+    std::vector<uint64_t> buf = msrs_buffer(indices.size());
+    auto* header = reinterpret_cast<abi::MsrsHeader*>(buf.data());
+    header->nmsrs = static_cast<uint32_t>(indices.size());
+    auto* entries = reinterpret_cast<kvm_msr_entry*>(header + 1);
     for (size_t i = 0; i < indices.size(); ++i)
-        msrs->entries[i].index = indices[i];
-    int r = xioctl(m_fd.get(), KVM_GET_MSRS, msrs);
+        entries[i].index = indices[i];
+    int r = xioctl(m_fd.get(), abi::kGetMsrs, header);
     if (r < 0) return os_error("kvm: KVM_GET_MSRS");
-    return std::vector<kvm_msr_entry>(msrs->entries, msrs->entries + r);
+    return std::vector<kvm_msr_entry>(entries, entries + r);
+}
+
+std::string exit_reason_name(uint32_t reason) {
+    static constexpr const char* kNames[] = {
+        "KVM_EXIT_UNKNOWN",
+        "KVM_EXIT_EXCEPTION",
+        "KVM_EXIT_IO",
+        "KVM_EXIT_HYPERCALL",
+        "KVM_EXIT_DEBUG",
+        "KVM_EXIT_HLT",
+        "KVM_EXIT_MMIO",
+        "KVM_EXIT_IRQ_WINDOW_OPEN",
+        "KVM_EXIT_SHUTDOWN",
+        "KVM_EXIT_FAIL_ENTRY",
+        "KVM_EXIT_INTR",
+        "KVM_EXIT_SET_TPR",
+        "KVM_EXIT_TPR_ACCESS",
+        "KVM_EXIT_S390_SIEIC",
+        "KVM_EXIT_S390_RESET",
+        "KVM_EXIT_DCR",
+        "KVM_EXIT_NMI",
+        "KVM_EXIT_INTERNAL_ERROR",
+        "KVM_EXIT_OSI",
+        "KVM_EXIT_PAPR_HCALL",
+        "KVM_EXIT_S390_UCONTROL",
+        "KVM_EXIT_WATCHDOG",
+        "KVM_EXIT_S390_TSCH",
+        "KVM_EXIT_EPR",
+        "KVM_EXIT_SYSTEM_EVENT",
+        "KVM_EXIT_S390_STSI",
+        "KVM_EXIT_IOAPIC_EOI",
+        "KVM_EXIT_HYPERV",
+        "KVM_EXIT_ARM_NISV",
+        "KVM_EXIT_X86_RDMSR",
+        "KVM_EXIT_X86_WRMSR",
+        "KVM_EXIT_DIRTY_RING_FULL",
+        "KVM_EXIT_AP_RESET_HOLD",
+        "KVM_EXIT_X86_BUS_LOCK",
+        "KVM_EXIT_XEN",
+        "KVM_EXIT_RISCV_SBI",
+        "KVM_EXIT_RISCV_CSR",
+        "KVM_EXIT_NOTIFY",
+        "KVM_EXIT_LOONGARCH_IOCSR",
+        "KVM_EXIT_MEMORY_FAULT",
+    };
+    if (reason < std::size(kNames)) return kNames[reason];
+    return fmt::format("unknown exit reason {}", reason);
 }
 
 }  // namespace vireo::kvm

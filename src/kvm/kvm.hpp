@@ -37,6 +37,8 @@ class System {
     Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
     // MSR indices KVM can save/restore (KVM_GET_MSR_INDEX_LIST).
     Result<std::vector<uint32_t>> msr_index_list() const;
+    // Bytes of a vCPU's XSAVE area (KVM_CAP_XSAVE2; sizeof(kvm_xsave) on older hosts).
+    size_t xsave_size() const;
     Result<std::unique_ptr<Vm>> create_vm() const;
 
   private:
@@ -66,7 +68,18 @@ class Vm {
     Status signal_msi(uint64_t address, uint32_t data);
     Status set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries);
     Result<std::vector<uint64_t>> dirty_log(uint32_t slot, uint64_t size);
+    // KVM_ENABLE_CAP on the VM (e.g. KVM_CAP_EXIT_ON_EMULATION_FAILURE).
+    Status enable_cap(uint32_t cap, uint64_t arg0 = 0);
     Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id);
+
+    // In-kernel device state, for snapshots: the PICs and IOAPIC (chip ids KVM_IRQCHIP_PIC_MASTER,
+    // KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC), the PIT and kvmclock.
+    Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
+    Status set_irqchip(const kvm_irqchip& chip);
+    Result<kvm_pit_state2> get_pit2() const;
+    Status set_pit2(const kvm_pit_state2& state);
+    Result<kvm_clock_data> get_clock() const;
+    Status set_clock(const kvm_clock_data& clock);
 
   private:
     UniqueFd m_fd;
@@ -84,9 +97,15 @@ class Vcpu {
     int fd() const { return m_fd.get(); }
     uint32_t id() const { return m_id; }
     kvm_run* run_state() const { return m_run; }
+    size_t run_size() const { return m_run_size; }
 
     // KVM_RUN. EINTR (a signal kicked the vCPU) is not an error: the exit reason is KVM_EXIT_INTR.
     Status run();
+    // With immediate exit set, the next KVM_RUN returns at once with EINTR (after completing a
+    // pending I/O instruction): how another thread stops a vCPU without racing its KVM_RUN.
+    void set_immediate_exit(bool on) {
+        __atomic_store_n(&m_run->immediate_exit, on ? 1 : 0, __ATOMIC_SEQ_CST);
+    }
 
     Result<kvm_regs> get_regs() const;
     Status set_regs(const kvm_regs& regs);
@@ -95,12 +114,34 @@ class Vcpu {
     Result<kvm_fpu> get_fpu() const;
     Status set_fpu(const kvm_fpu& fpu);
     Status set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+    // What KVM_SET_CPUID2 left in force (KVM_GET_CPUID2).
+    Result<std::vector<kvm_cpuid_entry2>> get_cpuid() const;
     Status set_msrs(const std::vector<kvm_msr_entry>& entries);
+    // Like set_msrs, but returns how many leading entries KVM accepted (it stops at the first
+    // MSR it refuses).
+    Result<size_t> set_msrs_prefix(const std::vector<kvm_msr_entry>& entries);
     Result<std::vector<kvm_msr_entry>> get_msrs(const std::vector<uint32_t>& indices) const;
     Result<kvm_lapic_state> get_lapic() const;
     Status set_lapic(const kvm_lapic_state& lapic);
     Result<kvm_mp_state> get_mp_state() const;
     Status set_mp_state(const kvm_mp_state& state);
+    Result<kvm_vcpu_events> get_vcpu_events() const;
+    Status set_vcpu_events(const kvm_vcpu_events& events);
+    Result<kvm_debugregs> get_debugregs() const;
+    Status set_debugregs(const kvm_debugregs& regs);
+    Result<kvm_xcrs> get_xcrs() const;
+    Status set_xcrs(const kvm_xcrs& xcrs);
+    // The XSAVE area (KVM_GET_XSAVE2 when the host's area is larger than struct kvm_xsave).
+    // `size` is System::xsave_size(); the bytes are opaque to Vireo.
+    Result<std::vector<uint8_t>> get_xsave(size_t size) const;
+    Status set_xsave(const std::vector<uint8_t>& area);
+    // Guest-virtual to guest-physical address (KVM_TRANSLATE) with the vCPU's current paging.
+    Result<uint64_t> translate(uint64_t linear) const;
+    // Guest TSC frequency in kHz (KVM_GET_TSC_KHZ).
+    Result<uint32_t> get_tsc_khz() const;
+    Status set_tsc_khz(uint32_t khz);
+    // Tells a guest using kvmclock that the vCPU was paused (avoids soft-lockup warnings).
+    Status kvmclock_ctrl();
 
   private:
     UniqueFd m_fd;
@@ -117,5 +158,11 @@ inline constexpr Capability kCapPit2{KVM_CAP_PIT2, "PIT2"};
 inline constexpr Capability kCapMsi{KVM_CAP_SIGNAL_MSI, "MSI"};
 inline constexpr Capability kCapImmediateExit{KVM_CAP_IMMEDIATE_EXIT, "immediate exit"};
 inline constexpr Capability kCapUserMemory{KVM_CAP_USER_MEMORY, "user memory"};
+inline constexpr Capability kCapIrqRouting{KVM_CAP_IRQ_ROUTING, "IRQ routing"};
+inline constexpr Capability kCapExtCpuid{KVM_CAP_EXT_CPUID, "extended CPUID"};
+inline constexpr Capability kCapTssAddr{KVM_CAP_SET_TSS_ADDR, "TSS address"};
+
+// The name of a KVM exit reason ("KVM_EXIT_IO"), or "unknown exit reason N".
+std::string exit_reason_name(uint32_t reason);
 
 }  // namespace vireo::kvm
