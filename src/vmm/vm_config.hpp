@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "vmm/device_config.hpp"
 
 namespace vireo::vmm {
 
@@ -31,6 +32,11 @@ struct VmConfig {
     RebootAction on_reboot = RebootAction::kExit;
     std::string cpu_features;  // "-xsave,-cx16"; checked against the host when the VM is built
     std::string log_level = "warn";
+    // Virtio devices on PCI (vmm/device_config.hpp).
+    std::vector<DiskConfig> disks;
+    std::vector<NetConfig> nets;
+    VirtioConsoleConfig console;
+    bool rng = false;
 };
 
 inline constexpr uint32_t kMaxCpus = 254;  // xAPIC IDs 0..253 (255 is broadcast; 254 keeps IOAPIC ID room)

@@ -72,12 +72,14 @@ int main(int argc, char** argv) {
         }
     }
     if (image.empty()) usage("no image given");
-    if (rw != "randread" && rw != "randwrite" && rw != "randrw") usage("--rw must be randread, randwrite or randrw");
+    if (rw != "randread" && rw != "randwrite" && rw != "randrw")
+        usage("--rw must be randread, randwrite or randrw");
     if (bs == 0 || bs % 512 != 0 || qd == 0 || qd > 128) usage("--bs must be a multiple of 512, --qd 1..128");
 
     auto fmt = disk::parse_format(format);
     if (!fmt.ok()) usage(fmt.error().message().c_str());
-    auto backend = disk::open_image(image, disk::ImageOptions{.read_only = false, .direct = direct, .format = *fmt});
+    auto backend =
+        disk::open_image(image, disk::ImageOptions{.read_only = false, .direct = direct, .format = *fmt});
     if (!backend.ok()) {
         std::fprintf(stderr, "virtio_blk_bench: %s\n", backend.error().message().c_str());
         return 1;
@@ -92,7 +94,8 @@ int main(int argc, char** argv) {
     if (slots == 0) usage("image smaller than one block");
 
     testing::FakeGuestMemory mem(size_t{qd} * (bs + 4096) + (8 << 20));
-    VirtioPciDevice dev(std::make_unique<VirtioBlock>(disk, **io, BlockOptions{.serial = "bench"}), mem.memory());
+    VirtioPciDevice dev(std::make_unique<VirtioBlock>(disk, **io, BlockOptions{.serial = "bench"}),
+                        mem.memory());
     testing::VirtioTestDriver drv(mem, dev);
     auto sink = std::make_shared<CountingVectors>();
     uint64_t wanted = feature_bit(kFeatureRingIndirectDesc) | feature_bit(kFeatureRingEventIdx) |
@@ -116,7 +119,8 @@ int main(int argc, char** argv) {
         mem.fill(s.data, 0xA5, bs);
     }
     std::vector<uint32_t> slot_of_head(65536, 0);
-    uint64_t rng = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    uint64_t rng = 0x9E3779B97F4A7C15ull ^
+                   static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     auto next_random = [&rng] {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -131,7 +135,8 @@ int main(int argc, char** argv) {
         mem.write<uint32_t>(slot[i].hdr + 4, 0);
         mem.write<uint64_t>(slot[i].hdr + 8, sector);
         mem.write<uint8_t>(slot[i].status, 0xFF);
-        uint16_t head = drv.post(0, {{slot[i].hdr, 16, false}, {slot[i].data, bs, !write}, {slot[i].status, 1, true}});
+        uint16_t head =
+            drv.post(0, {{slot[i].hdr, 16, false}, {slot[i].data, bs, !write}, {slot[i].status, 1, true}});
         slot_of_head[head] = i;
     };
 

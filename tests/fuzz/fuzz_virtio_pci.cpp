@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/log.hpp"
 #include "devices/virtio/block.hpp"
 #include "devices/virtio/console.hpp"
 #include "devices/virtio/net.hpp"
@@ -47,11 +48,19 @@ class MemoryDisk final : public disk::BlockBackend {
     void submit(disk::IoContext& ctx, disk::IoRequest& req) override {
         Status s;
         switch (req.op) {
-            case disk::IoOp::kRead: s = read(req.offset, req.iov); break;
-            case disk::IoOp::kWrite: s = write(req.offset, req.iov); break;
-            case disk::IoOp::kFlush: break;
-            case disk::IoOp::kDiscard: break;
-            case disk::IoOp::kWriteZeroes: s = write_zeroes(req.offset, req.length); break;
+            case disk::IoOp::kRead:
+                s = read(req.offset, req.iov);
+                break;
+            case disk::IoOp::kWrite:
+                s = write(req.offset, req.iov);
+                break;
+            case disk::IoOp::kFlush:
+                break;
+            case disk::IoOp::kDiscard:
+                break;
+            case disk::IoOp::kWriteZeroes:
+                s = write_zeroes(req.offset, req.length);
+                break;
         }
         disk::IoRequest* r = &req;
         ctx.defer([r, s = std::move(s)]() mutable { r->complete(*r, std::move(s)); });
@@ -104,7 +113,10 @@ struct Reader {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static std::unique_ptr<disk::IoContext> io = std::move(*disk::IoContext::create_for_testing_without_io_uring());
+    static std::unique_ptr<disk::IoContext> io = [] {
+        (void)log::set_level("off");  // guest errors are logged once per device; devices are per input
+        return std::move(*disk::IoContext::create_for_testing_without_io_uring());
+    }();
     Reader in{data, size};
     uint8_t kind = in.u8() % 4;
     size_t ram_bytes = std::min<size_t>(in.u8() * 512u, in.n);
@@ -117,9 +129,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     int wire = -1;
     std::unique_ptr<VirtioDevice> device;
     switch (kind) {
-        case 0: device = std::make_unique<VirtioRng>(); break;
-        case 1: device = std::make_unique<VirtioConsole>([](std::span<const uint8_t>) {}); break;
-        case 2: device = std::make_unique<VirtioBlock>(std::make_shared<MemoryDisk>(), *io, BlockOptions{.serial = "fuzz"}); break;
+        case 0:
+            device = std::make_unique<VirtioRng>();
+            break;
+        case 1:
+            device = std::make_unique<VirtioConsole>([](std::span<const uint8_t>) {});
+            break;
+        case 2:
+            device = std::make_unique<VirtioBlock>(std::make_shared<MemoryDisk>(), *io,
+                                                   BlockOptions{.serial = "fuzz"});
+            break;
         default: {
             int fds[2];
             if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) return 0;
@@ -153,7 +172,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case 3:
             case 4:
                 // Common configuration and notifications are where the state machine lives.
-                dev.bar_write(0, (op & 1 ? VirtioPciDevice::kCommonOffset : VirtioPciDevice::kNotifyOffset) + offset % 0x40,
+                dev.bar_write(0,
+                              (op & 1 ? VirtioPciDevice::kCommonOffset : VirtioPciDevice::kNotifyOffset) +
+                                  offset % 0x40,
                               std::span<const uint8_t>(bytes, width));
                 break;
             case 5:

@@ -24,8 +24,8 @@ void PciConfigIo::read(uint64_t offset, std::span<uint8_t> data) {
     if (offset < 4) {
         if (offset == 0 && data.size() == 4) {
             store_le<uint32_t>(data.data(), m_address.load(std::memory_order_relaxed));
-        } else if (m_passthrough) {
-            m_passthrough->read(offset, data);
+        } else if (offset == 1 && data.size() == 1 && m_reset_register) {
+            m_reset_register->read(0, data);
         } else {
             std::memset(data.data(), 0xFF, data.size());
         }
@@ -45,8 +45,8 @@ void PciConfigIo::write(uint64_t offset, std::span<const uint8_t> data) {
         if (offset == 0 && data.size() == 4) {
             // Bits 1:0 are read-only 0; bits 30:24 are reserved and kept 0.
             m_address.store(load_le<uint32_t>(data.data()) & 0x80FF'FFFCu, std::memory_order_relaxed);
-        } else if (m_passthrough) {
-            m_passthrough->write(offset, data);
+        } else if (offset == 1 && data.size() == 1 && m_reset_register) {
+            m_reset_register->write(0, data);
         }
         return;
     }

@@ -13,16 +13,17 @@
 namespace vireo::devices::pci {
 
 // Ports 0xCF8-0xCFF (PCI 3.0 §3.2.2.3.2). Only dword accesses at 0xCF8 reach CONFIG_ADDRESS;
-// other accesses inside 0xCF8-0xCFB are ordinary I/O, which on a PC means the reset control
-// register at 0xCF9: those are forwarded to `passthrough` (null: they read all ones).
+// other accesses inside 0xCF8-0xCFB are ordinary I/O. On a PC the one such register is the
+// reset control register at 0xCF9 (the FADT's RESET_REG): byte accesses there go to
+// `reset_register` (offset 0); everything else there reads all ones and ignores writes.
 class PciConfigIo final : public BusDevice {
   public:
     static constexpr uint64_t kBase = 0xCF8;
     static constexpr uint64_t kLength = 8;
     static constexpr uint32_t kEnable = 1u << 31;
 
-    explicit PciConfigIo(PciBus& bus, std::shared_ptr<BusDevice> passthrough = nullptr)
-        : m_bus(bus), m_passthrough(std::move(passthrough)) {}
+    explicit PciConfigIo(PciBus& bus, std::shared_ptr<BusDevice> reset_register = nullptr)
+        : m_bus(bus), m_reset_register(std::move(reset_register)) {}
 
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -31,7 +32,7 @@ class PciConfigIo final : public BusDevice {
 
   private:
     PciBus& m_bus;
-    std::shared_ptr<BusDevice> m_passthrough;  // at 0xCF8 + offset, e.g. reset control at 0xCF9
+    std::shared_ptr<BusDevice> m_reset_register;  // 0xCF9
     // One latch for the machine, as on hardware; guests serialize its use themselves.
     std::atomic<uint32_t> m_address{0};
 };

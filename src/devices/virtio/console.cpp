@@ -102,11 +102,21 @@ void VirtioConsole::process_rx() {
         used = true;
     }
     if (used) m_transport->notify_used(kRxQueue);
+    if (m_input.empty() && m_input_was_full) {
+        m_input_was_full = false;
+        if (m_input_space) m_input_space();
+    }
+}
+
+void VirtioConsole::set_input_space_callback(std::function<void()> callback) {
+    std::lock_guard lock(m_transport->lock());
+    m_input_space = std::move(callback);
 }
 
 size_t VirtioConsole::host_input(std::span<const uint8_t> bytes) {
     std::lock_guard lock(m_transport->lock());
     size_t n = std::min(bytes.size(), kInputLimit - m_input.size());
+    if (n < bytes.size()) m_input_was_full = true;
     m_input.insert(m_input.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
     if (m_transport->driver_ok()) process_rx();
     return n;

@@ -55,12 +55,17 @@ class VirtioConsole final : public VirtioDevice {
     // than given when the bounded buffer is full (the caller keeps the rest).
     size_t host_input(std::span<const uint8_t> bytes);
     size_t pending_input() const;
+    // Called (with the lock held: it must only schedule work) when held input has all been
+    // delivered, so a host reader that stopped on a full buffer can resume.
+    void set_input_space_callback(std::function<void()> callback);
 
   private:
     void process_tx();
     void process_rx();
 
     std::function<void(std::span<const uint8_t>)> m_output;
+    std::function<void()> m_input_space;
+    bool m_input_was_full = false;
     std::deque<uint8_t> m_input;
     std::vector<uint8_t> m_scratch;
     uint64_t m_tx_bytes = 0;

@@ -94,9 +94,19 @@ TEST(PciConfigIo, ByteAccessAtCf9GoesToTheResetRegister) {
     uint8_t v = 0x06;
     f.pio.write(0xCF9, std::span<const uint8_t>(&v, 1));
     EXPECT_EQ(f.reset->value, 0x06);
-    EXPECT_EQ(f.reset->last_offset, 1u);
+    EXPECT_EQ(f.reset->last_offset, 0u);
     EXPECT_EQ(f.in8(0xCF9), 0x06);
     // ... and it did not change CONFIG_ADDRESS.
+    EXPECT_EQ(f.in32(0xCF8), 0u);
+    // Other narrow accesses in 0xCF8-0xCFB reach neither.
+    uint8_t w = 0x0E;
+    f.pio.write(0xCF8, std::span<const uint8_t>(&w, 1));
+    f.pio.write(0xCFB, std::span<const uint8_t>(&w, 1));
+    EXPECT_EQ(f.reset->value, 0x06);
+    EXPECT_EQ(f.in8(0xCFA), 0xFF);
+    uint8_t word[2] = {0x0A, 0x0A};
+    f.pio.write(0xCF9, word);
+    EXPECT_EQ(f.reset->value, 0x06);
     EXPECT_EQ(f.in32(0xCF8), 0u);
 }
 
