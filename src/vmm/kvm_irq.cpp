@@ -43,6 +43,32 @@ void KvmMsiSink::signal(uint64_t address, uint32_t data) {
     }
 }
 
+Result<std::unique_ptr<MsiIrqfd>> MsiIrqfd::create(kvm::Vm& vm, IrqRouting& routing, uint64_t address,
+                                                   uint32_t data) {
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fd) return os_error("MSI irqfd: eventfd");
+    VIREO_ASSIGN_OR_RETURN(uint32_t gsi, routing.add_msi_route(address, data));
+    if (auto s = vm.irqfd(fd.get(), gsi); !s.ok()) {
+        (void)routing.remove_msi_route(gsi);
+        return std::move(s).error();
+    }
+    return std::unique_ptr<MsiIrqfd>(new MsiIrqfd(vm, routing, std::move(fd), gsi));
+}
+
+MsiIrqfd::~MsiIrqfd() {
+    (void)m_vm.irqfd_remove(m_fd.get(), m_gsi);
+    (void)m_routing.remove_msi_route(m_gsi);
+}
+
+void MsiIrqfd::trigger() {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(m_fd.get(), &one, sizeof one);
+}
+
+Status MsiIrqfd::update(uint64_t address, uint32_t data) {
+    return m_routing.update_msi_route(m_gsi, address, data);
+}
+
 std::vector<kvm_irq_routing_entry> IrqRouting::table_locked() const {
     std::vector<kvm_irq_routing_entry> entries;
     auto irqchip = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {

@@ -62,6 +62,34 @@ class KvmMsiSink final : public devices::MsiSink {
     std::atomic<uint64_t> m_errors{0};
 };
 
+class IrqRouting;
+
+// One MSI (PCI MSI/MSI-X vector) delivered through an irqfd bound to its own GSI route: a
+// device thread signals it with a write to an eventfd, KVM injects the message. The address and
+// data follow the guest's reprogramming through update().
+class MsiIrqfd {
+  public:
+    static Result<std::unique_ptr<MsiIrqfd>> create(kvm::Vm& vm, IrqRouting& routing, uint64_t address,
+                                                    uint32_t data);
+    ~MsiIrqfd();
+    MsiIrqfd(const MsiIrqfd&) = delete;
+    MsiIrqfd& operator=(const MsiIrqfd&) = delete;
+
+    // Raises the interrupt (any thread).
+    void trigger();
+    Status update(uint64_t address, uint32_t data);
+    uint32_t gsi() const { return m_gsi; }
+    int eventfd() const { return m_fd.get(); }
+
+  private:
+    MsiIrqfd(kvm::Vm& vm, IrqRouting& routing, UniqueFd fd, uint32_t gsi)
+        : m_vm(vm), m_routing(routing), m_fd(std::move(fd)), m_gsi(gsi) {}
+    kvm::Vm& m_vm;
+    IrqRouting& m_routing;
+    UniqueFd m_fd;
+    uint32_t m_gsi;
+};
+
 // The VM's GSI routing table. KVM_SET_GSI_ROUTING replaces the whole table, so this keeps the
 // default irqchip routes (GSI 0-15 to the PICs and IOAPIC, 16-23 to the IOAPIC) and adds MSI
 // routes from GSI 24 up, which virtio devices bind irqfds to.

@@ -129,6 +129,15 @@ std::shared_ptr<devices::IrqLine> Vm::irq_line(uint32_t gsi) {
     return line;
 }
 
+Result<std::unique_ptr<IoEventFd>> Vm::add_ioeventfd(const IoEventFd::Spec& spec,
+                                                     std::function<void()> on_signal) {
+    return IoEventFd::create(*m_kvm, m_env.loop, spec, std::move(on_signal));
+}
+
+Result<std::unique_ptr<MsiIrqfd>> Vm::add_msi_irqfd(uint64_t address, uint32_t data) {
+    return MsiIrqfd::create(*m_kvm, *m_routing, address, data);
+}
+
 Status Vm::build_devices() {
     Console& console = m_env.console;
     m_serial = std::make_shared<devices::Serial16550>(
@@ -339,6 +348,15 @@ std::vector<VcpuRunner*> Vm::vcpus() {
     for (auto& v : m_vcpus)
         out.push_back(v.get());
     return out;
+}
+
+bool Vm::press_power_button() {
+    return m_pm->press_power_button();
+}
+
+std::vector<std::pair<std::string, devices::StatefulDevice*>> Vm::stateful_devices() {
+    return {
+        {"serial", m_serial.get()}, {"rtc", m_rtc.get()}, {"i8042", m_i8042.get()}, {"acpi-pm", m_pm.get()}};
 }
 
 Result<std::vector<VcpuSnapshot>> Vm::save_vcpu_states() {

@@ -20,12 +20,14 @@
 #include "vmm/event_loop.hpp"
 #include "vmm/exit_handler.hpp"
 #include "vmm/guest_ram.hpp"
+#include "vmm/io_eventfd.hpp"
 #include "vmm/kvm_irq.hpp"
 #include "vmm/vcpu_runner.hpp"
 #include "vmm/vcpu_state.hpp"
 #include "vmm/vm_config.hpp"
 
 namespace vireo::devices {
+class StatefulDevice;
 class Serial16550;
 class CmosRtc;
 class I8042;
@@ -104,12 +106,28 @@ class Vm {
     devices::MsiSink& msi_sink() { return *m_msi; }
     // The ISA/INTx line for a GSI (one shared object per GSI).
     std::shared_ptr<devices::IrqLine> irq_line(uint32_t gsi);
+    // A guest write KVM signals through an eventfd, handled on the I/O thread (loop thread only).
+    Result<std::unique_ptr<IoEventFd>> add_ioeventfd(const IoEventFd::Spec& spec,
+                                                     std::function<void()> on_signal);
+    // An MSI delivered through its own GSI route and irqfd.
+    Result<std::unique_ptr<MsiIrqfd>> add_msi_irqfd(uint64_t address, uint32_t data);
     std::vector<VcpuRunner*> vcpus();
     const UnclaimedAccessLog& unclaimed_pio() const { return m_unclaimed_pio; }
     const UnclaimedAccessLog& unclaimed_mmio() const { return m_unclaimed_mmio; }
     const BootTimer& boot_timer() const { return *m_boot_timer; }
     // The PCI bus and its virtio devices (counters, snapshot drain/save/restore).
     PciDevices& pci() { return *m_pci; }
+
+    // The platform devices (the desktop feeds the i8042, the API presses the power button and
+    // reads counters, snapshots save every StatefulDevice).
+    devices::Serial16550& serial() { return *m_serial; }
+    devices::CmosRtc& rtc() { return *m_rtc; }
+    devices::I8042& i8042() { return *m_i8042; }
+    devices::AcpiPm& acpi_pm() { return *m_pm; }
+    // ACPI power button: a guest that handles it shuts down cleanly. False if it will not see it.
+    bool press_power_button();
+    // Every device with guest-visible state, by a stable name ("serial", "rtc", "i8042", "acpi-pm").
+    std::vector<std::pair<std::string, devices::StatefulDevice*>> stateful_devices();
 
     // State capture for snapshots (the VM must be paused).
     Result<std::vector<VcpuSnapshot>> save_vcpu_states();

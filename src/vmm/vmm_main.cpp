@@ -119,9 +119,13 @@ int run_checked(const VmConfig& config) {
             return 1;
         }
         VmStop stop = (*vm)->stop_state();
+        auto touched = (*vm)->ram().resident_bytes();
+        log.debug("VM stopped ({}); guest RAM touched: {} KiB", to_string(stop.reason),
+                  touched.ok() ? *touched >> 10 : 0);
         (*vm)->shutdown();
         current = nullptr;
         vm->reset();
+        log.debug("VM torn down");
         if (stop.reason == StopReason::kNone) stop = user_stop;
 
         switch (stop.reason) {

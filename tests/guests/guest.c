@@ -6,6 +6,7 @@
  *   boottimer      write the boot-time marker (123 to 0xd0000000)
  *   probe          read an unclaimed port and unclaimed MMIO (several times)
  *   cpuid          print CPUID bits the VMM controls
+ *   quiet          report nothing: go straight to the exit action (startup benchmarks)
  *   exit=ACTION    poweroff (ACPI PM1a, the default), reset-kbd (i8042 0xFE), reset-cf9,
  *                  triple (triple fault), hang (halt forever), spin (busy loop), jump-mmio
  *                  (execute from MMIO, which KVM cannot emulate)
@@ -359,8 +360,17 @@ static void __attribute__((noreturn)) halt_forever(void) {
         __asm__ volatile("cli; hlt");
 }
 
+static void __attribute__((noreturn)) exit_action(const char* action);
+
 void guest_main(uint32_t boot, uintptr_t info) {
     static const char* const names[] = {"?", "pvh32", "pvh64", "vmlinux", "bzimage"};
+    const char* value;
+    if (boot == GUEST_PVH32 || boot == GUEST_PVH64) {
+        copy_cmdline(rd64(info + 24));
+    } else {
+        copy_cmdline(rd32(info + 0x228));
+    }
+    if (has_word("quiet", NULL)) exit_action(has_word("exit", &value) ? value : "poweroff");
     puts_("vireo-guest: ");
     puts_(names[boot < 5 ? boot : 0]);
     putc_('\n');
@@ -371,7 +381,6 @@ void guest_main(uint32_t boot, uintptr_t info) {
         report_linux(info);
     }
 
-    const char* value;
     if (has_word("rtc", NULL)) report_rtc();
     if (has_word("smp", &value)) start_aps(value_num(value));
     if (has_word("echo", NULL)) echo_line();
@@ -388,7 +397,10 @@ void guest_main(uint32_t boot, uintptr_t info) {
     for (const char* p = action; *p && *p != ' '; ++p)
         putc_(*p);
     putc_('\n');
+    exit_action(action);
+}
 
+static void __attribute__((noreturn)) exit_action(const char* action) {
     if (value_is(action, "poweroff")) {
         outw(0x604, (5 << 10) | (1 << 13)); /* PM1a_CNT: SLP_TYP = S5, SLP_EN */
     } else if (value_is(action, "reset-kbd")) {

@@ -2,7 +2,12 @@
 // output and input, RTC, power-off and the three ways to reset, 2-vCPU bring-up, unclaimed
 // accesses, emulation failures, signals, and `vireo run`.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -225,6 +230,59 @@ TEST(VmmGuests, CtrlAXQuits) {
     ProcessResult r = vmm("pvh64.elf", "exit=hang", {}, opt);
     EXPECT_FALSE(r.timed_out) << r.describe();
     EXPECT_EQ(r.exit_code, 0) << r.describe();
+}
+
+// On a terminal the console switches it to raw mode (so Ctrl-C reaches the guest) and puts it
+// back as it was when the VM ends.
+TEST(VmmGuests, TerminalIsRawWhileRunningAndRestoredAfter) {
+    REQUIRE_KVM_AND_GUESTS();
+    int master = -1, slave = -1;
+    ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::setsid();
+        ::ioctl(slave, TIOCSCTTY, 0);
+        ::dup2(slave, 0);
+        ::dup2(slave, 1);
+        ::dup2(slave, 2);
+        ::close(master);
+        std::string vmm = kBin + "vireo-vmm", kernel = kGuests + "pvh64.elf";
+        ::execl(vmm.c_str(), vmm.c_str(), "--kernel", kernel.c_str(), "--cmdline", "exit=hang", "--memory",
+                "32", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    termios before{};
+    ASSERT_EQ(::tcgetattr(slave, &before), 0);
+    std::string out;
+    double deadline = testing::monotonic_seconds() + 30;
+    while (out.find("exit: hang") == std::string::npos && testing::monotonic_seconds() < deadline) {
+        pollfd p{master, POLLIN, 0};
+        if (::poll(&p, 1, 200) > 0) {
+            char buf[512];
+            ssize_t n = ::read(master, buf, sizeof buf);
+            if (n <= 0) break;
+            out.append(buf, static_cast<size_t>(n));
+        }
+    }
+    ASSERT_NE(out.find("exit: hang"), std::string::npos) << out;
+    termios during{};
+    ASSERT_EQ(::tcgetattr(slave, &during), 0);
+    EXPECT_TRUE(before.c_lflag & ICANON);
+    EXPECT_FALSE(during.c_lflag & ICANON);
+    EXPECT_FALSE(during.c_lflag & ECHO);
+    EXPECT_FALSE(during.c_lflag & ISIG);  // Ctrl-C goes to the guest
+    ASSERT_EQ(::write(master, "\x01x", 2), 2);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    termios after{};
+    ASSERT_EQ(::tcgetattr(slave, &after), 0);
+    EXPECT_EQ(after.c_lflag, before.c_lflag);
+    EXPECT_EQ(after.c_iflag, before.c_iflag);
+    EXPECT_EQ(after.c_oflag, before.c_oflag);
+    ::close(slave);
+    ::close(master);
 }
 
 TEST(VmmGuests, SigtermStopsTheVm) {

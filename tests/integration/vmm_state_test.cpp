@@ -9,6 +9,7 @@
 
 #include "arch/x86/cpuid.hpp"
 #include "kvm/kvm.hpp"
+#include "vmm/boot_timer.hpp"
 #include "vmm/console.hpp"
 #include "vmm/event_loop.hpp"
 #include "vmm/vm.hpp"
@@ -79,6 +80,12 @@ TEST_F(VmStateTest, PauseSaveRestoreResume) {
     // The AP was never started: it still waits for INIT/SIPI.
     EXPECT_EQ((*states)[1].mp_state.mp_state, static_cast<uint32_t>(KVM_MP_STATE_UNINITIALIZED));
 
+    for (auto& [name, device] : vm->stateful_devices()) {
+        auto state = device->save_state();
+        EXPECT_TRUE(state.is_object()) << name;
+        EXPECT_TRUE(device->restore_state(state).ok()) << name;
+    }
+
     auto kvm_state = vm->save_kvm_state();
     ASSERT_TRUE(kvm_state.ok()) << kvm_state.error().message();
     EXPECT_EQ(kvm_state->ioapic.chip_id, static_cast<uint32_t>(KVM_IRQCHIP_IOAPIC));
@@ -137,6 +144,45 @@ TEST_F(VmStateTest, CpuFeatureMasksReachKvm) {
         });
         ASSERT_TRUE(s.ok()) << s.error().message();
     }
+}
+
+TEST_F(VmStateTest, IoEventFdCatchesGuestWritesInTheKernel) {
+    auto vm = make_vm("boottimer exit=poweroff", 1);
+    ASSERT_NE(vm, nullptr);
+    int handled = 0;
+    auto io =
+        vm->add_ioeventfd({.addr = 0xd0000000, .len = 1, .pio = false, .datamatch = 123}, [&] { ++handled; });
+    ASSERT_TRUE(io.ok()) << io.error().message();
+    ASSERT_TRUE(vm->start().ok());
+    ASSERT_TRUE(loop->run().ok());
+    EXPECT_EQ(vm->stop_state().reason, StopReason::kPowerOff);
+    EXPECT_EQ((*io)->signals(), 1u);
+    EXPECT_EQ(handled, 1);
+    // KVM consumed the write: the boot-timer device on the MMIO bus never saw it.
+    EXPECT_EQ(vm->boot_timer().markers(), 0u);
+    vm->shutdown();
+}
+
+TEST_F(VmStateTest, MsiIrqfdRoutesAreAddedUpdatedAndRemoved) {
+    auto vm = make_vm("exit=spin", 1);
+    ASSERT_NE(vm, nullptr);
+    size_t base = vm->irq_routing().table().size();
+    {
+        auto msi = vm->add_msi_irqfd(0xfee00000, 0x4041);
+        ASSERT_TRUE(msi.ok()) << msi.error().message();
+        EXPECT_GE((*msi)->gsi(), IrqRouting::kFirstMsiGsi);
+        auto table = vm->irq_routing().table();
+        ASSERT_EQ(table.size(), base + 1);
+        EXPECT_EQ(table.back().type, static_cast<uint32_t>(KVM_IRQ_ROUTING_MSI));
+        EXPECT_EQ(table.back().u.msi.data, 0x4041u);
+        ASSERT_TRUE((*msi)->update(0xfee01000, 0x4042).ok());
+        EXPECT_EQ(vm->irq_routing().table().back().u.msi.address_lo, 0xfee01000u);
+        (*msi)->trigger();
+        auto second = vm->add_msi_irqfd(0xfee00000, 0x4043);
+        ASSERT_TRUE(second.ok());
+        EXPECT_NE((*second)->gsi(), (*msi)->gsi());
+    }
+    EXPECT_EQ(vm->irq_routing().table().size(), base);
 }
 
 TEST_F(VmStateTest, PowerOffIsReportedOnce) {
