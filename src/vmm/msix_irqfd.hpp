@@ -9,7 +9,8 @@
 #include <mutex>
 #include <vector>
 
-#include "base/unique_fd.hpp"
+#include <memory>
+
 #include "devices/irq.hpp"
 #include "devices/pci/msix.hpp"
 #include "kvm/kvm.hpp"
@@ -31,14 +32,11 @@ class IrqfdMsixVectors final : public devices::pci::MsixVectorSink {
 
   private:
     struct Vector {
-        UniqueFd fd;
-        uint32_t gsi = 0;
+        std::unique_ptr<MsiIrqfd> irqfd;  // route + irqfd, made when the vector first fires
         uint64_t address = 0;
         uint32_t data = 0;
-        bool bound = false;   // route + irqfd in place
         bool failed = false;  // KVM refused: use the fallback from now on
     };
-    bool bind(Vector& v, uint64_t address, uint32_t data);
 
     kvm::Vm& m_vm;
     IrqRouting& m_routing;
