@@ -10,6 +10,12 @@ if(VIREO_SANITIZE)
     add_link_options(-fsanitize=${VIREO_SANITIZE})
 endif()
 
+# libFuzzer only steers by coverage it can see: instrument every library the targets link, not
+# just the target files (those add -fsanitize=fuzzer, which also links the fuzzer's main).
+if(VIREO_FUZZ)
+    add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 include(GoogleTest)
 
 # vireo_add_test(NAME name SOURCES ... [LIBS ...] LABELS label... [TIMEOUT s])

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
     vireo::cli::Context ctx;
     vireo::cli::register_doctor(app, ctx);
     vireo::cli::register_api(app, ctx);
+    auto* img = app.add_subcommand("img", "Create, inspect, convert, serve and benchmark disk images");
+    img->require_subcommand(1);
+    vireo::cli::register_img(*img, ctx);
+    vireo::cli::register_img_diskio(*img, ctx);
     vireo::cli::register_run(app, ctx);
 
     app.parse_complete_callback([&] {

@@ -19,6 +19,7 @@
 #include "vmm/console.hpp"
 #include "vmm/control/counting_device.hpp"
 #include "vmm/mapped_file.hpp"
+#include "vmm/pci_devices.hpp"
 
 namespace vireo::vmm {
 
@@ -195,10 +196,21 @@ Status Vm::build_devices() {
         [timer = m_pm_timer.get()](std::optional<int64_t> deadline) { timer->arm(deadline); });
     VIREO_TRY(insert_counted(m_pio, "acpi-pm", m_pm, layout::kAcpiPmPort, devices::AcpiPm::kPortCount));
 
-    // 0xCF9 sits inside the PCI CONFIG_ADDRESS dword; until a PCI host bridge owns 0xCF8 (and
-    // forwards byte accesses at 0xCF9), the reset register takes the port on its own.
+    // 0xCF9 sits inside the PCI CONFIG_ADDRESS dword: the PCI configuration ports own 0xCF8-0xCFF
+    // and forward byte accesses at 0xCF9 to the reset register.
     m_reset = std::make_shared<devices::ResetControl>(reset);
-    VIREO_TRY(m_pio.insert(m_reset, layout::kResetPort, 1));
+    VIREO_ASSIGN_OR_RETURN(
+        m_pci, PciDevices::create(m_config, PciDevices::Environment{
+                                                .kvm = *m_kvm,
+                                                .loop = m_env.loop,
+                                                .pio = m_pio,
+                                                .mmio = m_mmio,
+                                                .memory = memory(),
+                                                .routing = *m_routing,
+                                                .msi_fallback = *m_msi,
+                                                .irq_line = [this](uint32_t gsi) { return irq_line(gsi); },
+                                                .reset_register = m_reset,
+                                            }));
 
     auto ignored = std::make_shared<IgnoredPort>();
     VIREO_TRY(m_pio.insert(ignored, 0x80, 1));

@@ -40,6 +40,7 @@ namespace vireo::vmm {
 class Console;
 class BootTimer;
 class CountingDevice;
+class PciDevices;
 
 // Why a VM stopped running.
 enum class StopReason {
@@ -129,6 +130,8 @@ class Vm {
     const UnclaimedAccessLog& unclaimed_pio() const { return m_unclaimed_pio; }
     const UnclaimedAccessLog& unclaimed_mmio() const { return m_unclaimed_mmio; }
     const BootTimer& boot_timer() const { return *m_boot_timer; }
+    // The PCI bus and its virtio devices (counters, snapshot drain/save/restore).
+    PciDevices& pci() { return *m_pci; }
 
     // The platform devices (the desktop feeds the i8042, the API presses the power button and
     // reads counters, snapshots save every StatefulDevice).
@@ -182,6 +185,7 @@ class Vm {
     std::shared_ptr<devices::AcpiPm> m_pm;
     std::shared_ptr<devices::ResetControl> m_reset;
     std::shared_ptr<BootTimer> m_boot_timer;
+    std::unique_ptr<PciDevices> m_pci;  // after the buses, KVM and RAM: destroyed before them
     std::unique_ptr<EventLoop::Timer> m_rtc_timer;
     std::unique_ptr<EventLoop::Timer> m_pm_timer;
 

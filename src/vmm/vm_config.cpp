@@ -55,6 +55,14 @@ Status validate(const VmConfig& config) {
     if (config.serial.mode == SerialMode::kFile && config.serial.path.empty())
         return make_error("--serial file: needs a path");
     VIREO_TRY(arch::x86::parse_cpu_features(config.cpu_features));
+    if (config.console.mode == VirtioConsoleMode::kStdio && config.serial.mode == SerialMode::kStdio)
+        return make_error(
+            "--console stdio needs stdin and stdout, which --serial stdio already uses "
+            "(give --serial file:PATH or none)");
+    // Slots 1..31 of PCI bus 0 (the host bridge is slot 0).
+    size_t functions = config.disks.size() + config.nets.size() + (config.rng ? 1 : 0) +
+                       (config.console.mode != VirtioConsoleMode::kNone ? 1 : 0);
+    if (functions > 31) return make_error("{} virtio devices: at most 31 fit on the PCI bus", functions);
     return {};
 }
 

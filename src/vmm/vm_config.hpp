@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/result.hpp"
+#include "vmm/device_config.hpp"
 
 namespace vireo::vmm {
 
@@ -32,6 +33,11 @@ struct VmConfig {
     std::string cpu_features;  // "-xsave,-cx16"; checked against the host when the VM is built
     std::string log_level = "warn";
     std::string api_socket;  // --api-socket PATH: the control API (empty: none)
+    // Virtio devices on PCI (vmm/device_config.hpp).
+    std::vector<DiskConfig> disks;
+    std::vector<NetConfig> nets;
+    VirtioConsoleConfig console;
+    bool rng = false;
 };
 
 inline constexpr uint32_t kMaxCpus = 254;  // xAPIC IDs 0..253 (255 is broadcast; 254 keeps IOAPIC ID room)

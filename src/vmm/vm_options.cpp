@@ -41,6 +41,15 @@ void add_vm_options(CLI::App& app, VmOptions& o) {
                    "continues where it was. --serial, --api-socket, --on-reboot and --log-level may be given "
                    "again")
         ->type_name("DIR");
+    app.add_option("--disk", o.disks,
+                   "Virtio disk (repeatable): a raw or VHD image; format detected from the file unless given")
+        ->type_name("PATH[,ro][,format=raw|vhd][,serial=ID]");
+    app.add_option("--net", o.nets, "Virtio network card on an existing tap interface (repeatable)")
+        ->type_name("tap=NAME[,mac=MAC]");
+    app.add_option("--console", o.console, "Virtio console (hvc0): none, stdio or file:PATH")
+        ->type_name("none|stdio|file:PATH")
+        ->capture_default_str();
+    app.add_flag("--rng", o.config.rng, "Virtio entropy device fed from the host's getrandom()");
     app.add_flag("--list-cpu-features", o.list_cpu_features,
                  "List the CPU feature names --cpu-features takes");
 }
@@ -62,6 +71,17 @@ Result<VmConfig> finish_options(const VmOptions& o) {
     VIREO_ASSIGN_OR_RETURN(c.memory_mib, parse_memory_mib(o.memory));
     VIREO_ASSIGN_OR_RETURN(c.serial, parse_serial(o.serial));
     VIREO_ASSIGN_OR_RETURN(c.on_reboot, parse_reboot_action(o.on_reboot));
+    c.disks.clear();
+    for (const auto& d : o.disks) {
+        VIREO_ASSIGN_OR_RETURN(DiskConfig disk, parse_disk(d));
+        c.disks.push_back(std::move(disk));
+    }
+    c.nets.clear();
+    for (const auto& n : o.nets) {
+        VIREO_ASSIGN_OR_RETURN(NetConfig net, parse_net(n));
+        c.nets.push_back(std::move(net));
+    }
+    VIREO_ASSIGN_OR_RETURN(c.console, parse_console(o.console));
     // With --restore the machine comes from the snapshot's manifest, checked there.
     if (o.restore.empty()) VIREO_TRY(validate(c));
     return c;
@@ -76,6 +96,13 @@ std::vector<std::string> to_args(const VmConfig& c) {
                  to_string(c.serial), "--on-reboot", std::string(to_string(c.on_reboot))});
     if (!c.cpu_features.empty()) args.insert(args.end(), {"--cpu-features", c.cpu_features});
     if (c.hugepages) args.push_back("--hugepages");
+    for (const auto& d : c.disks)
+        args.insert(args.end(), {"--disk", to_string(d)});
+    for (const auto& n : c.nets)
+        args.insert(args.end(), {"--net", to_string(n)});
+    if (c.console.mode != VirtioConsoleMode::kNone)
+        args.insert(args.end(), {"--console", to_string(c.console)});
+    if (c.rng) args.push_back("--rng");
     args.insert(args.end(), {"--log-level", c.log_level});
     if (!c.api_socket.empty()) args.insert(args.end(), {"--api-socket", c.api_socket});
     return args;

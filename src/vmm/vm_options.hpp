@@ -1,6 +1,7 @@
 // The VM command-line options, shared by `vireo-vmm` and `vireo run` so both accept exactly the
 // same ones: --kernel, --initrd, --cmdline, --cpus, --memory, --serial, --on-reboot,
-// --cpu-features, --hugepages, --log-level, --api-socket, --restore.
+// --cpu-features, --hugepages, --log-level, --disk, --net, --console, --rng, --api-socket,
+// --restore.
 #pragma once
 
 #include <string>
@@ -19,6 +20,9 @@ struct VmOptions {
     std::string memory = "256";
     std::string serial = "stdio";
     std::string on_reboot = "exit";
+    std::vector<std::string> disks;
+    std::vector<std::string> nets;
+    std::string console = "none";
     bool list_cpu_features = false;
     std::string restore;  // --restore DIR: start from a snapshot instead of a kernel
 };
