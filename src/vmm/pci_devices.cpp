@@ -316,12 +316,7 @@ nlohmann::json PciDevices::counters() const {
 
 Status PciDevices::drain(int timeout_ms) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    auto busy = [this] {
-        size_t n = 0;
-        for (const auto& fn : m_functions)
-            n += fn->dev->in_flight();
-        return n;
-    };
+    auto busy = [this] { return in_flight(); };
     while (busy() > 0) {
         if (!m_io) break;
         if (std::chrono::steady_clock::now() >= deadline)
@@ -349,13 +344,20 @@ std::vector<std::string> PciDevices::disk_paths() const {
     return paths;
 }
 
-Result<nlohmann::json> PciDevices::save_state() const {
+size_t PciDevices::in_flight() const {
+    size_t n = 0;
+    for (const auto& fn : m_functions)
+        n += fn->dev->in_flight();
+    return n;
+}
+
+nlohmann::json PciDevices::save_state() const {
     nlohmann::json functions = nlohmann::json::array();
     for (const auto& fn : m_functions) {
         if (fn->dev->in_flight() != 0)
-            return make_error("{}: requests in flight (drain before saving)", fn->dev->name());
-        functions.push_back(
-            nlohmann::json{{"slot", fn->slot}, {"type", fn->type}, {"state", fn->dev->save_state()}});
+            log::get("vmm").error("{}: saved with {} requests in flight (not drained): they are lost", fn->dev->name(),
+                                  fn->dev->in_flight());
+        functions.push_back(nlohmann::json{{"slot", fn->slot}, {"type", fn->type}, {"state", fn->dev->save_state()}});
     }
     return nlohmann::json{{"version", 1}, {"functions", functions}};
 }

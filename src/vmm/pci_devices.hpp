@@ -18,6 +18,7 @@
 #include "devices/bus.hpp"
 #include "devices/irq.hpp"
 #include "devices/pci/pci_bus.hpp"
+#include "devices/snapshot.hpp"
 #include "devices/virtio/pci_transport.hpp"
 #include "disk/block_backend.hpp"
 #include "disk/io_context.hpp"
@@ -33,7 +34,7 @@ class VirtioConsole;
 
 namespace vireo::vmm {
 
-class PciDevices {
+class PciDevices final : public devices::StatefulDevice {
   public:
     struct Environment {
         kvm::Vm& kvm;
@@ -51,7 +52,7 @@ class PciDevices {
     // command-line order, then network cards, console, entropy). Errors name the device.
     static Result<std::unique_ptr<PciDevices>> create(const VmConfig& config, const Environment& env);
     // On the loop thread (it removes loop sources), after the vCPUs stopped.
-    ~PciDevices();
+    ~PciDevices() override;
     PciDevices(const PciDevices&) = delete;
     PciDevices& operator=(const PciDevices&) = delete;
 
@@ -69,11 +70,14 @@ class PciDevices {
     Status flush_disks();
     // Paths of the attached disk images, in configuration order.
     std::vector<std::string> disk_paths() const;
-    // Every function's state, keyed by slot. Call after drain().
-    Result<nlohmann::json> save_state() const;
+    // Requests not yet completed, over all functions (0 after drain()).
+    size_t in_flight() const;
+    // StatefulDevice: every function's state, keyed by slot. Call drain() first: a request in
+    // flight would be lost (it is reported as an error in the log).
+    nlohmann::json save_state() const override;
     // Restores functions built from the same configuration; validates each function before
     // applying it, remaps BARs (ioeventfds follow) and kicks live queues.
-    Status restore_state(const nlohmann::json& state);
+    Status restore_state(const nlohmann::json& state) override;
 
   private:
     struct Function;
