@@ -11,6 +11,8 @@ struct Context {
 };
 
 void register_doctor(CLI::App& app, Context& ctx);
+// `vireo img create|info|check|convert|commit|resize|compare|map`, added to the `img` subcommand.
+void register_img(CLI::App& img, Context& ctx);
 // `vireo img serve` (NBD export) and `vireo img bench`, added to the `img` subcommand.
 void register_img_diskio(CLI::App& img, Context& ctx);
 

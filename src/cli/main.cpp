@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     vireo::cli::register_doctor(app, ctx);
     auto* img = app.add_subcommand("img", "Create, inspect, convert, serve and benchmark disk images");
     img->require_subcommand(1);
+    vireo::cli::register_img(*img, ctx);
     vireo::cli::register_img_diskio(*img, ctx);
 
     app.parse_complete_callback([&] {

@@ -14,8 +14,10 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -38,6 +40,17 @@ struct IoRequest {
     std::function<void(IoRequest&, Status)> complete;
 };
 
+// What backs a range of the virtual disk: for `vireo img map`, sparse-aware copies and NBD block
+// status. Every byte of [offset, offset + length) has the same status.
+struct Extent {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    bool allocated = true;  // stored in this image or a parent; false: never written, reads as zeros
+    bool zero = false;      // known to read as zeros (holes, unallocated blocks)
+    int depth = 0;          // 0: this image, 1: its parent, ...; -1 when not allocated anywhere
+    std::optional<uint64_t> file_offset;  // where the range starts in the file at `depth`
+};
+
 class BlockBackend {
   public:
     virtual ~BlockBackend() = default;
@@ -56,6 +69,17 @@ class BlockBackend {
 
     // Starts `req` and returns at once. See the contract above.
     virtual void submit(IoContext& ctx, IoRequest& req) = 0;
+
+    // The status of the range starting at `offset`: the returned extent starts there and covers
+    // between 1 and `length` bytes (fewer when the status changes). Synchronous; thread-safe.
+    virtual Result<Extent> block_status(uint64_t offset, uint64_t length) {
+        if (offset >= size()) return Error("block status past the end of the disk");
+        Extent e;
+        e.offset = offset;
+        e.length = std::min(length, size() - offset);
+        e.file_offset = offset;
+        return e;
+    }
 };
 
 }  // namespace vireo::disk

@@ -122,6 +122,37 @@ Status RawBackend::write_zeroes(uint64_t offset, uint64_t length) {
     return {};
 }
 
+Result<Extent> RawBackend::block_status(uint64_t offset, uint64_t length) {
+    if (offset >= m_size)
+        return make_error("raw {}: block status at {} is past the end of the disk", m_path, offset);
+    Extent e;
+    e.offset = offset;
+    e.length = std::min(length, m_size - offset);
+    e.file_offset = offset;
+    if (m_block_device) return e;
+    auto off = static_cast<off_t>(offset);
+    off_t data = ::lseek(m_fd.get(), off, SEEK_DATA);
+    if (data < 0) {
+        if (errno == ENXIO) {  // only a hole up to the end of the file
+            e.allocated = false;
+            e.zero = true;
+            e.depth = -1;
+            return e;
+        }
+        return e;  // no SEEK_DATA support: everything is data
+    }
+    if (data > off) {
+        e.allocated = false;
+        e.zero = true;
+        e.depth = -1;
+        e.length = std::min<uint64_t>(e.length, static_cast<uint64_t>(data) - offset);
+        return e;
+    }
+    off_t hole = ::lseek(m_fd.get(), off, SEEK_HOLE);
+    if (hole > off) e.length = std::min<uint64_t>(e.length, static_cast<uint64_t>(hole) - offset);
+    return e;
+}
+
 void RawBackend::submit(IoContext& ctx, IoRequest& req) {
     IoRequest* r = &req;
     auto fail = [&ctx, r](Error e) {

@@ -31,6 +31,8 @@ class RawBackend final : public BlockBackend {
     Status discard(uint64_t offset, uint64_t length) override;
     Status write_zeroes(uint64_t offset, uint64_t length) override;
     void submit(IoContext& ctx, IoRequest& req) override;
+    // Holes of a sparse file read as zeros and are reported unallocated (SEEK_DATA/SEEK_HOLE).
+    Result<Extent> block_status(uint64_t offset, uint64_t length) override;
 
   private:
     RawBackend(UniqueFd fd, std::string path, uint64_t size, bool read_only, bool block_device)
