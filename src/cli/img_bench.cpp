@@ -1,4 +1,5 @@
 // `vireo img bench`: qemu-img bench's options, output and workload, on Vireo's async disk path.
+#include <charconv>
 #include <cinttypes>
 #include <climits>
 #include <cstdio>
@@ -34,10 +35,20 @@ struct BenchOptions {
     std::string file;
 };
 
+// Numbers as qemu-img takes them: decimal or 0x-hex, optionally with a size suffix (4K, 1M).
 Result<uint64_t> parse_number(const std::string& text, uint64_t max, const char* what) {
-    auto v = parse_size(text);
-    if (!v.ok() || *v > max) return make_error("Invalid {} specified", what);
-    return *v;
+    auto invalid = [&] { return make_error("Invalid {} specified", what); };
+    uint64_t value = 0;
+    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+        auto [end, ec] = std::from_chars(text.data() + 2, text.data() + text.size(), value, 16);
+        if (ec != std::errc() || end != text.data() + text.size()) return invalid();
+    } else {
+        auto v = parse_size(text);
+        if (!v.ok()) return invalid();
+        value = *v;
+    }
+    if (value > max) return invalid();
+    return value;
 }
 
 int bench(const BenchOptions& o) {

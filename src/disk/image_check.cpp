@@ -304,6 +304,55 @@ Status copy_range(int fd, uint64_t from, uint64_t to, uint64_t length) {
     return {};
 }
 
+// Reclaims leaks: moves the last block into the first gap before it that can hold it (copy, make
+// it durable, then repoint its BAT entry) until no such gap is left, then trims the end of the
+// file (footer first, then truncate). Returns how many leaks went away.
+Result<uint32_t> compact(int fd, std::vector<std::string>& repairs) {
+    Analysis cur;
+    analyze(fd, cur);
+    if (cur.unfixable > 0 || !cur.analyzed_blocks) return make_error("the image is corrupt");
+    uint32_t leaks = static_cast<uint32_t>(cur.gaps.size());
+    uint64_t total = cur.block_total();
+    for (;;) {
+        if (cur.blocks.empty()) break;
+        const Block last = cur.blocks.back();
+        // Where a block fits in a gap: data aligned like new allocations if there is room.
+        auto place = [&](const Gap& g) -> uint64_t {
+            uint64_t aligned = aligned_block_start(g.begin, cur.bitmap_size);
+            if (aligned + total <= g.end) return aligned;
+            return g.begin + total <= g.end ? g.begin : UINT64_MAX;
+        };
+        auto gap = std::find_if(cur.gaps.begin(), cur.gaps.end(), [&](const Gap& g) {
+            uint64_t to = place(g);
+            return to != UINT64_MAX && to + total <= last.begin;
+        });
+        if (gap == cur.gaps.end()) break;
+        uint64_t to = place(*gap);
+        VIREO_TRY(copy_range(fd, last.begin, to, total));
+        VIREO_TRY(sync(fd));
+        std::array<uint8_t, 4> entry{};
+        store_be<uint32_t>(entry.data(), static_cast<uint32_t>(to / kSectorSize));
+        VIREO_TRY(pwrite_exact(fd, entry, cur.bat_offset + uint64_t{last.index} * 4));
+        VIREO_TRY(sync(fd));
+        repairs.push_back(fmt::format("moved block {} from {} to {}", last.index, hex(last.begin), hex(to)));
+        cur = Analysis{};
+        analyze(fd, cur);
+        if (cur.unfixable > 0 || !cur.analyzed_blocks) return make_error("the image changed during repair");
+    }
+    if (cur.end_ok && cur.footer_offset > cur.used_end) {
+        uint64_t at = cur.used_end;
+        VIREO_TRY(write_footer_at(fd, cur.footer, at));
+        VIREO_TRY(sync(fd));
+        if (::ftruncate(fd, static_cast<off_t>(at + kFooterSize)) < 0) return os_error("truncate");
+        VIREO_TRY(sync(fd));
+        repairs.push_back(fmt::format("trimmed the file to {} bytes", at + kFooterSize));
+    }
+    Analysis after;
+    analyze(fd, after);
+    uint32_t left = static_cast<uint32_t>(after.gaps.size());
+    return leaks > left ? leaks - left : 0;
+}
+
 Status repair(int fd, Analysis& A, CheckReport& out) {
     if (A.unfixable > 0) {
         out.warnings.push_back("not repaired: the image has corruption that repair cannot fix safely");
@@ -330,49 +379,18 @@ Status repair(int fd, Analysis& A, CheckReport& out) {
     }
     if (A.gaps.empty()) return {};
 
-    // Reclaim leaks: move the last block into the first gap before it that can hold it (copy,
-    // make it durable, then repoint its BAT entry), until no such gap is left; then trim.
-    Analysis cur;
-    analyze(fd, cur);
-    if (cur.unfixable > 0 || !cur.analyzed_blocks) return make_error("image changed during repair");
-    uint32_t leaks = static_cast<uint32_t>(cur.gaps.size());
-    uint64_t total = cur.block_total();
-    for (;;) {
-        if (cur.blocks.empty()) break;
-        const Block last = cur.blocks.back();
-        auto gap = std::find_if(cur.gaps.begin(), cur.gaps.end(), [&](const Gap& g) {
-            return g.end - g.begin >= total && g.begin + total <= last.begin;
-        });
-        if (gap == cur.gaps.end()) break;
-        uint64_t to = gap->begin;
-        VIREO_TRY(copy_range(fd, last.begin, to, total));
-        VIREO_TRY(sync(fd));
-        std::array<uint8_t, 4> entry{};
-        store_be<uint32_t>(entry.data(), static_cast<uint32_t>(to / kSectorSize));
-        VIREO_TRY(pwrite_exact(fd, entry, cur.bat_offset + uint64_t{last.index} * 4));
-        VIREO_TRY(sync(fd));
-        out.repairs.push_back(
-            fmt::format("moved block {} from {} to {}", last.index, hex(last.begin), hex(to)));
-        cur = Analysis{};
-        analyze(fd, cur);
-        if (cur.unfixable > 0 || !cur.analyzed_blocks) return make_error("image changed during repair");
-    }
-    if (cur.end_ok && cur.footer_offset > cur.used_end) {
-        uint64_t at = cur.used_end;
-        VIREO_TRY(write_footer_at(fd, cur.footer, at));
-        VIREO_TRY(sync(fd));
-        if (::ftruncate(fd, static_cast<off_t>(at + kFooterSize)) < 0) return os_error("truncate");
-        VIREO_TRY(sync(fd));
-        out.repairs.push_back(fmt::format("trimmed the file to {} bytes", at + kFooterSize));
-    }
-    Analysis after;
-    analyze(fd, after);
-    uint32_t left = static_cast<uint32_t>(after.gaps.size());
-    out.leaks_fixed = leaks > left ? leaks - left : 0;
+    VIREO_ASSIGN_OR_RETURN(out.leaks_fixed, compact(fd, out.repairs));
     return {};
 }
 
 }  // namespace
+
+Result<uint32_t> compact_vhd(int fd, const std::string& path) {
+    std::vector<std::string> moves;
+    VIREO_TRY_CTX(compact(fd, moves), "disk.vhd " + path);
+    return static_cast<uint32_t>(std::count_if(moves.begin(), moves.end(),
+                                               [](const std::string& m) { return m.starts_with("moved"); }));
+}
 
 CheckReport check_vhd_fd(int fd, const std::string& path) {
     Analysis A;

@@ -49,4 +49,9 @@ Result<CheckReport> check_image(const std::string& path, const CheckOptions& opt
 // The same check over the bytes of a VHD held in `fd` (no repair); used by the fuzz target.
 CheckReport check_vhd_fd(int fd, const std::string& path);
 
+// Reclaims the leaks of a VHD that has no corruption, through a read-write `fd` the caller holds
+// exclusively: moves the last blocks into gaps that can hold them, then trims the end. Returns
+// how many blocks moved.
+Result<uint32_t> compact_vhd(int fd, const std::string& path);
+
 }  // namespace vireo::disk

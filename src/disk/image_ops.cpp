@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "base/io.hpp"
+#include "disk/image_check.hpp"
 #include "disk/iov.hpp"
 #include "disk/vhd_dynamic_backend.hpp"
 #include "disk/vhd_layout.hpp"
@@ -334,9 +335,10 @@ Result<ResizeResult> resize_image(const std::string& path, uint64_t new_size) {
     VIREO_TRY(sync(d));
     VIREO_TRY_CTX(write_footer_at(d, f, 0), "resize " + path);
     VIREO_TRY(sync(d));
-    if (end + kFooterSize < L.file_size) {
-        if (::ftruncate(d, static_cast<off_t>(end + kFooterSize)) < 0)
-            return os_error("resize: truncate " + path);
+    if (result.blocks_moved > 0) {
+        // The blocks that moved out of the BAT's way left a hole: move the last blocks into it,
+        // as check --repair does (each move durable before its BAT entry changes).
+        VIREO_TRY_CTX(compact_vhd(d, path), "resize " + path);
     }
     return result;
 }

@@ -155,21 +155,22 @@ Result<uint32_t> VhdDynamicBackend::allocate(uint32_t block) {
     uint32_t entry = m_bat[block].load(std::memory_order_acquire);
     if (entry != kUnallocated) return entry;
 
-    uint64_t at = m_footer_offset;
+    uint64_t free_at = m_footer_offset;  // the old footer is here
+    uint64_t at = aligned_block_start(free_at, m_bitmap_size);
     uint64_t total = uint64_t{m_bitmap_size} + m_block_size;
-    if (at / 512 >= kUnallocated || (at + total) / 512 >= kUnallocated) {
+    if ((at + total) / 512 >= kUnallocated) {
         return make_error("vhd {}: no room for block {}: VHD block offsets are 32-bit sector numbers", m_path,
                           block);
     }
     int fd = m_meta_fd.get();
     // 1. Reserve the block and the footer behind it in one extent (not all file systems can).
-    if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(at),
-                    static_cast<off_t>(total + kFooterSize)) < 0 &&
+    if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(free_at),
+                    static_cast<off_t>(at - free_at + total + kFooterSize)) < 0 &&
         errno != EOPNOTSUPP && errno != ENOSYS) {
         return os_error(
             fmt::format("vhd {}: reserve {} bytes for block {} at offset {}", m_path, total, block, at));
     }
-    if (m_file_size > at + kFooterSize) {
+    if (m_file_size > free_at + kFooterSize) {
         // Not the end of the file (never the case for images this code wrote): zero what the new
         // block's data area holds, since dynamic disks read it without consulting the bitmap.
         uint64_t data = at + m_bitmap_size;
@@ -184,10 +185,13 @@ Result<uint32_t> VhdDynamicBackend::allocate(uint32_t block) {
     // 2. The footer moves first, so the file ends with a valid footer at every moment.
     VIREO_TRY_CTX(pwrite_exact(fd, {reinterpret_cast<const uint8_t*>(&m_footer), kFooterSize}, at + total),
                   fmt::format("vhd {}: footer for block {}", m_path, block));
-    // 3. The bitmap overwrites the old footer.
-    std::vector<uint8_t> bitmap(m_bitmap_size, m_differencing ? 0x00 : 0xFF);
-    VIREO_TRY_CTX(pwrite_exact(fd, bitmap, at),
+    // 3. The bitmap, with zeros over the alignment padding before it; together they cover the old
+    //    footer.
+    std::vector<uint8_t> head(at - free_at + m_bitmap_size, 0);
+    std::fill(head.begin() + static_cast<ptrdiff_t>(at - free_at), head.end(), m_differencing ? 0x00 : 0xFF);
+    VIREO_TRY_CTX(pwrite_exact(fd, head, free_at),
                   fmt::format("vhd {}: sector bitmap of block {}", m_path, block));
+    std::vector<uint8_t> bitmap(head.begin() + static_cast<ptrdiff_t>(at - free_at), head.end());
     // 4. Publish: state first, then the entry (readers load the entry, then the state).
     m_footer_offset = at + total;
     m_file_size = std::max(m_file_size, at + total + kFooterSize);

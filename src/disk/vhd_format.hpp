@@ -168,6 +168,13 @@ std::string format_timestamp(uint32_t vhd_timestamp);  // "2024-05-01 12:00:00 U
 
 // Sector bitmap bytes for a block: one bit per sector, rounded up to whole sectors.
 uint32_t bitmap_size_for(uint32_t block_size);
+// Where a block placed at or after `at` starts so that its data area (after the bitmap) is aligned
+// to 4 KiB: file systems serialize or split direct I/O that is not aligned to their blocks. The
+// bytes skipped are unreferenced padding, which readers ignore.
+inline constexpr uint64_t kDataAlignment = 4096;
+inline uint64_t aligned_block_start(uint64_t at, uint32_t bitmap_size) {
+    return (at + bitmap_size + kDataAlignment - 1) / kDataAlignment * kDataAlignment - bitmap_size;
+}
 // BAT bytes on disk for `entries` entries, padded to whole sectors.
 uint64_t bat_size_for(uint64_t entries);
 
