@@ -254,25 +254,48 @@ bool CmosRtc::set_time_from(const std::array<uint8_t, 10>& regs, uint8_t century
     return true;
 }
 
-bool CmosRtc::alarm_matches(int64_t seconds) const {
-    // Only hours, minutes and seconds take part, so this avoids the date conversion.
-    int64_t sod = floor_mod(seconds, kSecondsPerDay);
+std::optional<int64_t> CmosRtc::next_alarm_after(int64_t after) const {
+    // Each alarm byte is "don't care" (top two bits set) or one value in the current modes; an
+    // undecodable byte never matches (datasheet, "Alarm").
     uint8_t reg_b = m_ram[uint8_t(CmosReg::kRegB)];
-    bool binary = reg_b & kRegBBinary;
-    auto enc = [binary](int64_t v) { return binary ? static_cast<uint8_t>(v) : to_bcd(v); };
-    int64_t hour = sod / 3600;
-    uint8_t hour_reg;
-    if (reg_b & kRegB24Hour) {
-        hour_reg = enc(hour);
-    } else {
-        hour_reg = static_cast<uint8_t>(enc(hour % 12 == 0 ? 12 : hour % 12) | (hour >= 12 ? kHourPm : 0));
-    }
-    auto match = [](uint8_t alarm, uint8_t value) {
-        return (alarm & kAlarmDontCare) == kAlarmDontCare || alarm == value;
+    auto field = [&](CmosReg reg, int64_t limit, int64_t& value) -> int {  // 0 never, 1 fixed, 2 any
+        uint8_t v = m_ram[uint8_t(reg)];
+        if ((v & kAlarmDontCare) == kAlarmDontCare) return 2;
+        if (reg == CmosReg::kHoursAlarm && !(reg_b & kRegB24Hour)) {
+            auto h12 = decode(static_cast<uint8_t>(v & ~kHourPm));
+            if (!h12 || *h12 < 1 || *h12 > 12) return 0;
+            value = *h12 % 12 + ((v & kHourPm) ? 12 : 0);
+            return 1;
+        }
+        auto d = decode(v);
+        if (!d || *d >= limit) return 0;
+        value = *d;
+        return 1;
     };
-    return match(m_ram[uint8_t(CmosReg::kSecondsAlarm)], enc(sod % 60)) &&
-           match(m_ram[uint8_t(CmosReg::kMinutesAlarm)], enc(sod / 60 % 60)) &&
-           match(m_ram[uint8_t(CmosReg::kHoursAlarm)], hour_reg);
+    int64_t hour = 0, minute = 0, second = 0;
+    int hk = field(CmosReg::kHoursAlarm, 24, hour);
+    int mk = field(CmosReg::kMinutesAlarm, 60, minute);
+    int sk = field(CmosReg::kSecondsAlarm, 60, second);
+    if (hk == 0 || mk == 0 || sk == 0) return std::nullopt;
+    // The earliest matching second after `after`: walk hours, then minutes, then seconds,
+    // skipping whole hours and minutes that end before it (at most a day and a bit).
+    int64_t day = floor_div(after, kSecondsPerDay) * kSecondsPerDay;
+    for (int64_t d = 0; d < 2; ++d, day += kSecondsPerDay) {
+        for (int64_t h = hk == 1 ? hour : 0; h < (hk == 1 ? hour + 1 : 24); ++h) {
+            int64_t hour_start = day + h * 3600;
+            if (hour_start + 3599 <= after) continue;
+            for (int64_t m = mk == 1 ? minute : 0; m < (mk == 1 ? minute + 1 : 60); ++m) {
+                int64_t minute_start = hour_start + m * 60;
+                if (minute_start + 59 <= after) continue;
+                if (sk == 1) {
+                    if (minute_start + second > after) return minute_start + second;
+                    continue;
+                }
+                return std::max(minute_start, after + 1);
+            }
+        }
+    }
+    return std::nullopt;
 }
 
 void CmosRtc::resync_event_marks() {
@@ -293,13 +316,8 @@ void CmosRtc::catch_up() {
     int64_t second = floor_div(t, kNsPerSec);
     if (updates_enabled() && second > m_last_update_second) {
         m_flags |= kRegCUf;
-        // An alarm pattern repeats within a day: a longer gap needs only its last day checked.
-        for (int64_t s = std::max(m_last_update_second + 1, second - kSecondsPerDay + 1); s <= second; ++s) {
-            if (alarm_matches(s)) {
-                m_flags |= kRegCAf;
-                break;
-            }
-        }
+        auto alarm = next_alarm_after(m_last_update_second);
+        if (alarm && *alarm <= second) m_flags |= kRegCAf;
     }
     m_last_update_second = second;
     update_irq();
@@ -332,10 +350,18 @@ void CmosRtc::rearm_timer() {
             int64_t next = (floor_div(ns_to_divider_ticks(t), period) + 1) * period;
             deadline = divider_ticks_to_ns(next);
         }
-        // Alarms are checked at each update, so both wait for the next second.
-        if ((reg_b & (kRegBUie | kRegBAie)) && updates_enabled()) {
-            int64_t next_second = (floor_div(t, kNsPerSec) + 1) * kNsPerSec;
-            deadline = deadline ? std::min(*deadline, next_second) : next_second;
+        if (updates_enabled()) {
+            int64_t now_second = floor_div(t, kNsPerSec);
+            std::optional<int64_t> wake_second;
+            if (reg_b & kRegBUie) wake_second = now_second + 1;
+            if (reg_b & kRegBAie) {
+                auto alarm = next_alarm_after(now_second);
+                if (alarm && (!wake_second || *alarm < *wake_second)) wake_second = alarm;
+            }
+            if (wake_second) {
+                int64_t at = *wake_second * kNsPerSec;
+                deadline = deadline ? std::min(*deadline, at) : at;
+            }
         }
         if (deadline) *deadline = m_clock.monotonic_ns() + (*deadline - t);
     }

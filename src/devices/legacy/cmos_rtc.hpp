@@ -96,7 +96,8 @@ class CmosRtc final : public BusDevice, public StatefulDevice {
     // Applies a time-register image; false (and a counted guest error) if it is not a date.
     bool set_time_from(const std::array<uint8_t, 10>& regs, uint8_t century);
     std::optional<uint8_t> decode(uint8_t value) const;
-    bool alarm_matches(int64_t seconds) const;
+    // The first second after `after` whose time matches the alarm registers, if any.
+    std::optional<int64_t> next_alarm_after(int64_t after) const;
     // Brings PF/UF/AF up to now, raises IRQF and the line as enabled, re-arms the timer.
     void catch_up();
     void rearm_timer();

@@ -326,7 +326,7 @@ nlohmann::json I8042::save_state() const {
         {"version", kStateVersion},
         {"ram", bytes_to_hex(m_ram.data(), m_ram.size())},
         {"output", m_output},
-        {"output_source", static_cast<int>(m_output_source)},
+        {"output_source", static_cast<unsigned>(m_output_source)},
         {"output_full", m_output_full},
         {"last_was_command", m_last_was_command},
         {"pending_command", m_pending_command},
@@ -359,11 +359,13 @@ Status I8042::restore_state(const nlohmann::json& state) {
                           kReplyLimit);
     std::deque<std::pair<uint8_t, Source>> replies;
     for (const auto& entry : *replies_json) {
-        if (!entry.is_array() || entry.size() != 2 || !entry[0].is_number_unsigned() ||
-            !entry[1].is_number_unsigned() || entry[0].get<uint64_t>() > 0xFF || entry[1].get<uint64_t>() > 2)
+        auto in_range = [](const nlohmann::json& v, int64_t max) {
+            return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= max;
+        };
+        if (!entry.is_array() || entry.size() != 2 || !in_range(entry[0], 0xFF) || !in_range(entry[1], 2))
             return make_error("i8042: cannot restore state: bad reply entry {}", entry.dump());
-        replies.emplace_back(static_cast<uint8_t>(entry[0].get<uint64_t>()),
-                             static_cast<Source>(entry[1].get<uint64_t>()));
+        replies.emplace_back(static_cast<uint8_t>(entry[0].get<int64_t>()),
+                             static_cast<Source>(entry[1].get<int64_t>()));
     }
     // Sub-devices: restore into copies, commit only if everything is valid.
     Ps2Keyboard keyboard;

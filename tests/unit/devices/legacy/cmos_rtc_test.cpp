@@ -274,6 +274,71 @@ TEST_F(RtcTest, AlarmInterrupt) {
     EXPECT_EQ(rd(0x0C) & 0xB0, 0x10);
 }
 
+TEST_F(RtcTest, AlarmTimerWakesAtTheAlarm) {
+    wr(0x01, 0x00);  // 12:35:00, four seconds ahead
+    wr(0x03, 0x35);
+    wr(0x05, 0x12);
+    rd(0x0C);
+    wr(0x0B, 0x02 | 0x20);
+    ASSERT_TRUE(armed.has_value());
+    int64_t wait = *armed - clock.monotonic_ns();
+    EXPECT_GT(wait, 3 * kSec);
+    EXPECT_LE(wait, 4 * kSec);
+    advance(wait);
+    EXPECT_TRUE(irq->level());
+}
+
+// AF against a second-by-second oracle, for random alarm bytes (fixed, don't care, invalid) in
+// both hour modes and random gaps up to two days.
+TEST_F(RtcTest, AlarmMatchesOracle) {
+    uint64_t seed = 42;
+    auto rnd = [&seed] {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        return static_cast<uint32_t>(seed >> 33);
+    };
+    auto bcd = [](int v) { return static_cast<uint8_t>((v / 10) << 4 | (v % 10)); };
+    for (int round = 0; round < 300; ++round) {
+        bool h24 = rnd() % 2;
+        wr(0x0B, h24 ? 0x02 : 0x00);
+        auto pick = [&](int limit, bool hour) -> uint8_t {
+            switch (rnd() % 5) {
+                case 0:
+                    return 0xC0 | static_cast<uint8_t>(rnd() % 64);  // don't care
+                case 1:
+                    return static_cast<uint8_t>(rnd());  // anything, often invalid
+                default: {
+                    int v = static_cast<int>(rnd() % static_cast<uint32_t>(limit));
+                    if (hour && !h24)
+                        return static_cast<uint8_t>(bcd(v % 12 == 0 ? 12 : v % 12) | (v >= 12 ? 0x80 : 0));
+                    return bcd(v);
+                }
+            }
+        };
+        uint8_t as = pick(60, false), am = pick(60, false), ah = pick(24, true);
+        wr(0x01, as);
+        wr(0x03, am);
+        wr(0x05, ah);
+        rd(0x0C);
+        int64_t from = rtc->guest_time_ns() / kSec;
+        int64_t gap = (rnd() % 3 == 0) ? rnd() % (2 * 86400) : rnd() % 4000;
+        clock.advance_ns(gap * kSec);
+        int64_t to = rtc->guest_time_ns() / kSec;
+        bool expected = false;
+        for (int64_t t = from + 1; t <= to && !expected; ++t) {
+            int64_t sod = ((t % 86400) + 86400) % 86400;
+            int h = static_cast<int>(sod / 3600), m = static_cast<int>(sod / 60 % 60),
+                sec = static_cast<int>(sod % 60);
+            uint8_t hr =
+                h24 ? bcd(h) : static_cast<uint8_t>(bcd(h % 12 == 0 ? 12 : h % 12) | (h >= 12 ? 0x80 : 0));
+            auto ok = [](uint8_t alarm, uint8_t value) { return (alarm & 0xC0) == 0xC0 || alarm == value; };
+            expected = ok(as, bcd(sec)) && ok(am, bcd(m)) && ok(ah, hr);
+        }
+        EXPECT_EQ((rd(0x0C) & 0x20) != 0, expected)
+            << "round " << round << " alarm " << std::hex << int(ah) << ":" << int(am) << ":" << int(as)
+            << std::dec << " gap " << gap << (h24 ? " 24h" : " 12h");
+    }
+}
+
 TEST_F(RtcTest, AlarmDontCareAndLongGaps) {
     wr(0x01, 0xC0);
     wr(0x03, 0xFF);
