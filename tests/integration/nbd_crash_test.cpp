@@ -29,7 +29,8 @@
 namespace vireo::test {
 namespace {
 
-constexpr uint64_t kDiskSize = 1ull << 30;  // sparse: 512 VHD blocks of 2 MiB to allocate
+constexpr uint64_t kDiskSize = 256ull << 20;  // sparse: 128 VHD blocks of 2 MiB to allocate
+constexpr int kKillsPerImage = 4;             // then a fresh image, so that blocks keep being allocated
 constexpr uint64_t kUnit = 4096;
 constexpr uint64_t kSector = 512;
 constexpr uint32_t kBaseVersion = 0;
@@ -265,9 +266,12 @@ class NbdCrashTest : public ::testing::TestWithParam<Kind> {
         }
     }
 
-    // Pipelined writer until `deadline` or `max_writes` requests; then SIGKILL the server with
-    // requests in flight and take every reply that made it out before it died.
-    void write_then_kill(std::chrono::steady_clock::time_point deadline, uint64_t max_writes) {
+    // Pipelined writer: up to `max_writes` writes, with flushes, until `deadline`; then SIGKILL
+    // the server and take every reply that made it out before it died. With
+    // `kill_after_last_write`, the kill comes as soon as the last write is sent, with requests
+    // surely in flight; otherwise at the deadline, after flushes have had time to complete.
+    void write_then_kill(std::chrono::steady_clock::time_point deadline, uint64_t max_writes,
+                         bool kill_after_last_write) {
         uint64_t sent_writes = 0;
         NbdClient c = connect();
         struct Pending {
@@ -309,14 +313,16 @@ class NbdCrashTest : public ::testing::TestWithParam<Kind> {
         };
 
         while (true) {
-            const bool time_up = std::chrono::steady_clock::now() >= deadline || sent_writes >= max_writes;
+            const bool writes_done = sent_writes >= max_writes;
+            const bool time_up =
+                std::chrono::steady_clock::now() >= deadline || (writes_done && kill_after_last_write);
             if (time_up && !killed) {
                 m_server.kill(SIGKILL);
                 killed = true;
             }
             if (!killed && pending.size() < kMaxInFlight) {
                 int op = op_dist(m_rng);
-                if (op < 8 && !flush_in_flight) {
+                if ((op < 8 || writes_done) && !flush_in_flight) {
                     auto h = c.send_request(nbd::Command::kFlush, 0, 0, 0);
                     ASSERT_TRUE(h.ok());
                     pending[*h] = Pending{true, 0, 0, 0};
@@ -328,7 +334,7 @@ class NbdCrashTest : public ::testing::TestWithParam<Kind> {
                 }
                 uint64_t first = unit_dist(m_rng);
                 uint64_t units = len_dist(m_rng);
-                bool overlaps = false;
+                bool overlaps = writes_done;
                 for (uint64_t u = first; u < first + units && !overlaps; ++u)
                     overlaps = busy_units.count(u) != 0;
                 if (!overlaps) {
@@ -376,21 +382,49 @@ class NbdCrashTest : public ::testing::TestWithParam<Kind> {
         if (!killed) m_server.kill(SIGKILL);
     }
 
-    void run_crash_loop(int iterations) {
-        m_model = std::make_unique<CrashModel>(GetParam());
-        create_image();
+    // The final state of an image, read through the server once more.
+    void final_check() {
+        start_server();
         if (HasFatalFailure()) return;
+        verify_through_server();
+        EXPECT_EQ(m_server.kill(SIGTERM), 0);
+        m_units_tracked += m_model->touched_units().size();
+    }
+
+    void run_crash_loop(int iterations) {
         std::uniform_int_distribution<int> delay_ms(20, 350);
-        std::uniform_int_distribution<uint64_t> writes(16, 400);
+        std::uniform_int_distribution<uint64_t> writes(16, 250);
+        using Clock = std::chrono::steady_clock;
+        std::map<std::string, double> phase_seconds;  // where the test's time goes
+        auto t = Clock::now();
+        auto lap = [&](const char* phase) {
+            auto now = Clock::now();
+            phase_seconds[phase] += std::chrono::duration<double>(now - t).count();
+            t = now;
+        };
         for (int i = 0; i < iterations; ++i) {
             SCOPED_TRACE(fmt::format("iteration {} (seed {})", i, m_seed));
+            t = Clock::now();
+            if (i % kKillsPerImage == 0) {
+                if (i > 0) final_check();
+                if (HasFatalFailure()) return;
+                std::filesystem::remove_all(m_dir + "/disk");
+                std::filesystem::remove_all(m_dir + "/parent.vhd");
+                m_model = std::make_unique<CrashModel>(GetParam());
+                create_image();
+                if (HasFatalFailure()) return;
+                lap("create");
+            }
             start_server();
             if (HasFatalFailure()) return;
+            lap("start");
             verify_through_server();
             if (HasFatalFailure()) return;
+            lap("verify via nbd");
             write_then_kill(std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms(m_rng)),
-                            writes(m_rng));
+                            writes(m_rng), i % 2 == 0);
             if (HasFatalFailure()) return;
+            lap("write+kill");
 
             // The killed image opens in qemu-img and passes vireo's check (leaks allowed).
             expect_ok(run_process({"qemu-img", "info", m_image}), "qemu-img info after SIGKILL");
@@ -400,6 +434,7 @@ class NbdCrashTest : public ::testing::TestWithParam<Kind> {
                     << "vireo img check after SIGKILL exited " << check.exit_code << ":\n"
                     << check.output;
             }
+            lap("info+check");
             // qemu reads raw and dynamic images (its vpc driver ignores differencing parents);
             // vireo reads all three.
             const std::string copy = m_dir + "/copy.raw";
@@ -408,23 +443,25 @@ class NbdCrashTest : public ::testing::TestWithParam<Kind> {
                           "qemu-img convert");
                 verify_raw_copy(copy, "qemu-img convert");
                 if (HasFatalFailure()) return;
+                lap("qemu-img convert");
             }
             if (GetParam() != Kind::kRaw) {
                 expect_ok(run_process({vireo_binary(), "img", "convert", "-O", "raw", m_image, copy}),
                           "vireo img convert");
                 verify_raw_copy(copy, "vireo img convert");
                 if (HasFatalFailure()) return;
+                lap("vireo img convert");
             }
             std::filesystem::remove(copy);
+            lap("cleanup");
         }
-        // Last word: the final state through the server once more.
-        start_server();
-        verify_through_server();
-        EXPECT_EQ(m_server.kill(SIGTERM), 0);
-        std::printf("%d kills, %llu writes acknowledged, %llu flushes, %zu units tracked\n", iterations,
+        final_check();
+        std::printf("%d kills, %llu writes acknowledged, %llu flushes, %zu units checked\n", iterations,
                     static_cast<unsigned long long>(m_acked_writes),
-                    static_cast<unsigned long long>(m_flushes), m_model->touched_units().size());
+                    static_cast<unsigned long long>(m_flushes), m_units_tracked);
         EXPECT_GT(m_acked_writes, 0u);
+        for (const auto& [phase, seconds] : phase_seconds)
+            std::printf("  %-18s %6.2f s\n", phase.c_str(), seconds);
     }
 
     std::string m_dir, m_socket, m_image;
@@ -434,6 +471,7 @@ class NbdCrashTest : public ::testing::TestWithParam<Kind> {
     std::unique_ptr<CrashModel> m_model;
     uint64_t m_acked_writes = 0;
     uint64_t m_flushes = 0;
+    size_t m_units_tracked = 0;
 };
 
 TEST_P(NbdCrashTest, FlushedWritesSurviveSigkill) {

@@ -83,6 +83,8 @@ class ServerProcess {
     // Starts argv and waits (up to timeout) for its first line of stdout.
     bool start(const std::vector<std::string>& argv,
                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+        kill(SIGKILL);  // a previous run of this object
+        m_first_line.clear();
         int pipefd[2];
         if (::pipe2(pipefd, O_CLOEXEC) < 0) return false;
         m_pid = ::fork();
