@@ -355,9 +355,10 @@ nlohmann::json PciDevices::save_state() const {
     nlohmann::json functions = nlohmann::json::array();
     for (const auto& fn : m_functions) {
         if (fn->dev->in_flight() != 0)
-            log::get("vmm").error("{}: saved with {} requests in flight (not drained): they are lost", fn->dev->name(),
-                                  fn->dev->in_flight());
-        functions.push_back(nlohmann::json{{"slot", fn->slot}, {"type", fn->type}, {"state", fn->dev->save_state()}});
+            log::get("vmm").error("{}: saved with {} requests in flight (not drained): they are lost",
+                                  fn->dev->name(), fn->dev->in_flight());
+        functions.push_back(
+            nlohmann::json{{"slot", fn->slot}, {"type", fn->type}, {"state", fn->dev->save_state()}});
     }
     return nlohmann::json{{"version", 1}, {"functions", functions}};
 }

@@ -384,10 +384,12 @@ bool Vm::press_power_button() {
 }
 
 std::vector<std::pair<std::string, devices::StatefulDevice*>> Vm::stateful_devices() {
-    return {
-        {"serial", m_serial.get()}, {"rtc", m_rtc.get()}, {"i8042", m_i8042.get()}, {"acpi-pm", m_pm.get()},
-        // PCI configuration, virtio registers and queues: drain with pci().drain() first.
-        {"pci", m_pci.get()}};
+    return {{"serial", m_serial.get()},
+            {"rtc", m_rtc.get()},
+            {"i8042", m_i8042.get()},
+            {"acpi-pm", m_pm.get()},
+            // PCI configuration, virtio registers and queues: drain with pci().drain() first.
+            {"pci", m_pci.get()}};
 }
 
 Result<std::vector<VcpuSnapshot>> Vm::save_vcpu_states() {
