@@ -3,6 +3,7 @@
 // well-formed image; tests then break one field at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -45,16 +46,15 @@ inline std::vector<uint8_t> make_elf(const ElfSpec& spec) {
     size_t off = ehsize + phnum * phentsize;
     std::vector<uint8_t> note;
     if (spec.pvh_entry) {
-        note.resize(12 + 4 + spec.pvh_desc_size);
+        // The descriptor is padded to 4 bytes (ELF notes); it holds the entry's low
+        // pvh_desc_size bytes, so malformed sizes (2, 3, 16) can be built too.
+        note.resize(12 + 4 + ((spec.pvh_desc_size + 3) & ~size_t{3}));
         put32(note, 0, 4);
         put32(note, 4, spec.pvh_desc_size);
         put32(note, 8, 18);
         std::memcpy(note.data() + 12, "Xen", 4);
-        if (spec.pvh_desc_size == 8) {
-            put64(note, 16, spec.pvh_entry);
-        } else {
-            put32(note, 16, static_cast<uint32_t>(spec.pvh_entry));
-        }
+        const uint64_t entry = spec.pvh_entry;
+        std::memcpy(note.data() + 16, &entry, std::min<size_t>(spec.pvh_desc_size, sizeof entry));
     }
     const size_t note_off = off;
     off += note.size();
@@ -112,7 +112,7 @@ inline std::vector<uint8_t> make_elf(const ElfSpec& spec) {
     for (size_t i = 0; i < spec.segments.size(); ++i) {
         const auto& s = spec.segments[i];
         phdr(i, 1, data_off[i], s.paddr, s.data.size(), s.mem_size, 0x1000);
-        std::memcpy(f.data() + data_off[i], s.data.data(), s.data.size());
+        if (!s.data.empty()) std::memcpy(f.data() + data_off[i], s.data.data(), s.data.size());
     }
     if (spec.pvh_entry) {
         phdr(spec.segments.size(), 4, note_off, 0, note.size(), 0, 4);

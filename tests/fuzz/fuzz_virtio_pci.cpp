@@ -121,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint8_t kind = in.u8() % 4;
     size_t ram_bytes = std::min<size_t>(in.u8() * 512u, in.n);
     std::vector<uint8_t> ram(kRam, 0);
-    std::memcpy(ram.data(), in.p, ram_bytes);
+    if (ram_bytes != 0) std::memcpy(ram.data(), in.p, ram_bytes);
     in.p += ram_bytes;
     in.n -= ram_bytes;
     GuestMemory memory({GuestRegion{0, kRam, ram.data()}});

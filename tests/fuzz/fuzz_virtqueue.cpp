@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The rest of the input is guest RAM (zero-filled beyond it), inside a guarded buffer so a
     // read or write outside the region shows up under ASan.
     std::vector<uint8_t> ram(kRam, 0);
-    std::memcpy(ram.data(), in.p, std::min(in.n, kRam));
+    if (in.n != 0) std::memcpy(ram.data(), in.p, std::min(in.n, kRam));
     GuestMemory memory({GuestRegion{0, kRam, ram.data()}});
 
     Virtqueue q(256);
