@@ -22,8 +22,10 @@ TEST(LinuxBoot, BootsToBusyboxInitAndPowersOff) {
     double ns = 0;
     std::string accel = kvm_acceleration(&ns);
     if (accel != "hardware") {
-        GTEST_SKIP() << "vireo doctor reports " << accel << " KVM (" << ns
-                     << " ns per guest instruction): a Linux boot to init needs hardware-accelerated KVM";
+        GTEST_SKIP() << fmt::format(
+            "vireo doctor reports {} KVM ({:.0f} ns per guest instruction): a Linux boot to init needs "
+            "hardware-accelerated KVM",
+            accel, ns);
     }
     make_guest();
     for (const char* kernel : {"vmlinuz", "vmlinux"}) {

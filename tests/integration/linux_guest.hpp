@@ -36,9 +36,9 @@ inline void make_guest() {
 
 // The map Linux prints after boot: ours plus, for PVH boots, the legacy ISA hole it adds itself
 // (arch/x86/platform/pvh/enlighten.c), merged the way e820__update_table merges.
-inline std::string expected_linux_e820(uint64_t ram) {
+inline std::string expected_linux_e820(uint64_t ram, bool pvh) {
     auto map = arch::x86::build_e820(ram);
-    map.push_back({0xa0000, 0x60000, arch::x86::E820Type::kReserved});
+    if (pvh) map.push_back({0xa0000, 0x60000, arch::x86::E820Type::kReserved});
     std::sort(map.begin(), map.end(), [](auto& a, auto& b) { return a.addr < b.addr; });
     std::vector<arch::x86::E820Entry> merged;
     for (const auto& e : map) {
