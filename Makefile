@@ -28,7 +28,9 @@ test: build
 # The main job: builds the default guest (Debian cloud kernel + busybox initramfs, cached by
 # scripts/make-guest) and boots it with the serial console on this terminal (Ctrl-A x quits).
 # On software-emulated KVM it says so first.
-run: build
+# Builds only the two programs it runs.
+run: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target vireo vireo-vmm
 	BUILD_DIR=$(abspath $(BUILD_DIR)) scripts/run-guest
 
 bench: build

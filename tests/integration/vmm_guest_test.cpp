@@ -362,6 +362,12 @@ TEST(VmmErrors, BadInputGetsAClearMessageAndStatusOne) {
         std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         std::ofstream(truncated, std::ios::binary) << data.substr(0, 1100);
     }
+    std::string truncated_elf = ::testing::TempDir() + "vireo-truncated.elf";
+    {
+        std::ifstream in(kGuests + "pvh64.elf", std::ios::binary);
+        std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::ofstream(truncated_elf, std::ios::binary) << data.substr(0, 3000);
+    }
     struct Case {
         std::vector<std::string> args;
         const char* expect;
@@ -370,6 +376,7 @@ TEST(VmmErrors, BadInputGetsAClearMessageAndStatusOne) {
         {{"--kernel", "/nonexistent/kernel"}, "--kernel /nonexistent/kernel: No such file or directory"},
         {{"--kernel", junk}, "unrecognized kernel image"},
         {{"--kernel", truncated}, "truncated"},
+        {{"--kernel", truncated_elf}, "extends past the end of the file"},
         {{"--kernel", junk, "--cpu-features", "-warp-drive"}, "unknown CPU feature 'warp-drive'"},
         {{"--kernel", junk, "--memory", "0"}, "--memory 0"},
         {{"--kernel", kGuests + "pvh32.elf", "--initrd", "/nonexistent/initrd"},
@@ -386,6 +393,61 @@ TEST(VmmErrors, BadInputGetsAClearMessageAndStatusOne) {
         EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.expect << "\n" << r.describe();
         EXPECT_EQ(r.err.rfind("vireo-vmm: ", 0), 0u) << r.describe();
     }
+}
+
+// `vireo run` checks option values before it starts vireo-vmm; both name the option and exit 1
+// (CLI11's own parse errors, such as a non-number, exit non-zero with its message).
+TEST(VmmErrors, BadOptionValuesThroughVireoRun) {
+    if (!have_kvm() || !have_guests()) GTEST_SKIP() << "needs /dev/kvm and the test guests";
+    const std::string kernel = kGuests + "pvh64.elf";
+    struct Case {
+        std::vector<std::string> args;
+        const char* expect;
+    };
+    const Case cases[] = {
+        {{"--cpus", "0"}, "--cpus 0: must be between 1 and"},
+        {{"--cpus", "1000"}, "--cpus 1000: must be between 1 and"},
+        {{"--cpus", "two"}, "--cpus"},
+        {{"--memory", "lots"}, "--memory lots"},
+        {{"--memory", "0"}, "--memory 0"},
+        {{"--memory", "1.5K"}, "--memory 1.5K"},
+        {{"--serial", "tty"}, "--serial 'tty': use stdio, file:PATH or none"},
+        {{"--serial", "file:"}, "--serial file: needs a path"},
+        {{"--on-reboot", "halt"}, "--on-reboot 'halt': use exit or restart"},
+        {{"--cpu-features", "-xsave,,-cx16"}, "empty item"},
+        {{"--cpu-features", "-nosuchflag"}, "unknown CPU feature 'nosuchflag'"},
+        {{"--log-level", "loud"}, "unknown log level 'loud'"},
+        {{"--no-such-option"}, "--no-such-option"},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> argv = {kBin + "vireo", "run",       "--kernel",
+                                         kernel,         "--cmdline", "exit=poweroff"};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        ProcessResult r = run_process(argv, timeout(20));
+        EXPECT_NE(r.exit_code, 0) << c.expect << "\n" << r.describe();
+        EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.expect << "\n" << r.describe();
+        EXPECT_EQ(r.out.find("vireo-guest"), std::string::npos) << "the VM ran\n" << r.describe();
+    }
+}
+
+// Without access to /dev/kvm the VMM says so and how to fix it. Run as root, the test drops to
+// the unprivileged user `nobody` to see it.
+TEST(VmmErrors, NoPermissionOnDevKvm) {
+    struct stat st {};
+    if (::stat("/dev/kvm", &st) != 0) GTEST_SKIP() << "/dev/kvm does not exist on this host";
+    if (st.st_mode & S_IROTH && st.st_mode & S_IWOTH) GTEST_SKIP() << "every user may open /dev/kvm here";
+    std::vector<std::string> argv;
+    if (::geteuid() == 0) {
+        if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) is missing";
+        argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    } else if (have_kvm()) {
+        GTEST_SKIP() << "this user may open /dev/kvm and cannot drop that right";
+    }
+    argv.insert(argv.end(), {kBin + "vireo", "run", "--kernel", kGuests + "pvh64.elf"});
+    ProcessResult r = run_process(argv, timeout(20));
+    EXPECT_EQ(r.exit_code, 1) << r.describe();
+    EXPECT_NE(r.err.find("vireo-vmm: /dev/kvm: permission denied"), std::string::npos) << r.describe();
+    EXPECT_NE(r.err.find("kvm group"), std::string::npos) << r.describe();
 }
 
 TEST(VmmErrors, HugePagesWithoutAPoolAreExplained) {
