@@ -159,6 +159,13 @@ Status Vm::create_pit2(uint32_t flags) {
     return {};
 }
 
+Status Vm::set_pit_reinject(bool reinject) {
+    kvm_reinject_control control{};
+    control.pit_reinject = reinject ? 1 : 0;
+    if (xioctl(m_fd.get(), KVM_REINJECT_CONTROL, &control) < 0) return os_error("kvm: KVM_REINJECT_CONTROL");
+    return {};
+}
+
 Status Vm::irq_line(uint32_t irq, bool level) {
     kvm_irq_level l{};
     l.irq = irq;

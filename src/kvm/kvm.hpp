@@ -58,6 +58,9 @@ class Vm {
     Status set_identity_map_addr(uint64_t addr);
     Status create_irqchip();
     Status create_pit2(uint32_t flags = 0);
+    // KVM_REINJECT_CONTROL: whether PIT ticks the guest missed are delivered late (true, KVM's
+    // default) or dropped.
+    Status set_pit_reinject(bool reinject);
     Status irq_line(uint32_t irq, bool level);
     Status irqfd(int eventfd, uint32_t gsi, int resample_fd = -1);
     Status irqfd_remove(int eventfd, uint32_t gsi);

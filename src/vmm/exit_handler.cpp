@@ -163,11 +163,15 @@ ExitResult handle_exit(std::span<uint8_t> run_area, uint32_t vcpu_id, const Exit
         case KVM_EXIT_INTR:
             return {ExitAction::kInterrupted, {}};
 
-        case KVM_EXIT_SHUTDOWN:
+        case KVM_EXIT_SHUTDOWN: {
             // A triple fault: a PC resets (and Linux's last-resort reboot method relies on it).
-            log::get("vmm").info("vCPU {}: triple fault (KVM_EXIT_SHUTDOWN) at {}: resetting", vcpu_id,
-                                 where(inspector));
+            // Where it happened is looked up (registers, page walks) only if it will be logged.
+            auto& log = log::get("vmm");
+            if (log.should_log(spdlog::level::info))
+                log.info("vCPU {}: triple fault (KVM_EXIT_SHUTDOWN) at {}: resetting", vcpu_id,
+                         where(inspector));
             return {ExitAction::kReset, "triple fault"};
+        }
         case KVM_EXIT_SYSTEM_EVENT:
             switch (run.system_event.type) {
                 case KVM_SYSTEM_EVENT_SHUTDOWN:

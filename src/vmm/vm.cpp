@@ -128,6 +128,14 @@ Status Vm::insert_counted(devices::Bus& bus, const std::string& name,
 
 Status Vm::build_kvm() {
     VIREO_ASSIGN_OR_RETURN(m_kvm, m_env.kvm.create_vm());
+    // Guest RAM first, as Firecracker does: each memory slot change waits for an SRCU grace
+    // period on the VM, which costs next to nothing while nothing else has used that SRCU yet and
+    // several milliseconds once the irqchip and PIT have registered their I/O devices
+    // (bench/startup.sh).
+    uint32_t slot = 0;
+    for (const GuestRam::Slot& s : m_ram.slots()) {
+        VIREO_TRY_CTX(m_kvm->set_user_memory_region(slot++, s.gpa, s.size, s.host), "guest RAM");
+    }
     // Both live in the hole, in pages the e820 map reserves; KVM needs them on Intel (VMX real
     // mode emulation) and they must be set before the first vCPU exists.
     VIREO_TRY(m_kvm->set_identity_map_addr(layout::kKvmIdentityMapAddr));
@@ -135,13 +143,15 @@ Status Vm::build_kvm() {
     VIREO_TRY(m_kvm->create_irqchip());
     // The PIT's speaker port reads as a dummy (KVM_PIT_SPEAKER_DUMMY), as Linux probes it.
     VIREO_TRY(m_kvm->create_pit2(KVM_PIT_SPEAKER_DUMMY));
+    // Missed PIT ticks are dropped, not reinjected (QEMU's lost_tick_policy=discard). Guests keep
+    // time with the TSC, kvmclock or the LAPIC timer, not by counting PIT ticks; reinjection makes
+    // KVM inhibit AMD's AVIC (APICV_INHIBIT_REASON_PIT_REINJ); and leaving that mode waits out two
+    // SRCU grace periods, which KVM would otherwise pay when it tears the VM down, on the exit
+    // path (bench/startup.sh). Done here, right after the PIT is made, they are usually short.
+    if (m_kvm->check_extension(KVM_CAP_REINJECT_CONTROL) > 0) VIREO_TRY(m_kvm->set_pit_reinject(false));
     // Emulation failures then carry the instruction bytes (Linux 5.15+); older hosts work without.
     if (m_kvm->check_extension(KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0)
         (void)m_kvm->enable_cap(KVM_CAP_EXIT_ON_EMULATION_FAILURE, 1);
-    uint32_t slot = 0;
-    for (const GuestRam::Slot& s : m_ram.slots()) {
-        VIREO_TRY_CTX(m_kvm->set_user_memory_region(slot++, s.gpa, s.size, s.host), "guest RAM");
-    }
     m_routing = std::make_unique<IrqRouting>(*m_kvm);
     m_msi = std::make_unique<KvmMsiSink>(*m_kvm);
     return {};
