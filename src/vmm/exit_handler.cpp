@@ -111,7 +111,9 @@ ExitResult handle_internal_error(const kvm_run& run, uint32_t vcpu_id, VcpuInspe
         return fatal(
             fmt::format("vCPU {}: KVM could not emulate an instruction ({}). Where KVM runs without "
                         "hardware virtualization, instructions such as cmpxchg16b and xsave are not "
-                        "emulated; --cpu-features -cx16,-xsave hides them from the guest",
+                        "emulated; --cpu-features -cx16,-xsave hides them from the guest's CPUID (a "
+                        "software-emulated KVM may still report xsave to the guest, which then fails at "
+                        "its first xrstor)",
                         vcpu_id, bytes));
     }
     std::string data;
