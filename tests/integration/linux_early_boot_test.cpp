@@ -20,10 +20,18 @@ void expect_early_boot(const std::string& kernel, bool pvh, uint64_t memory_mib,
     std::string want_map = expected_linux_e820(memory_mib << 20, pvh);
     ProcessOptions opt;
     opt.timeout_seconds = timeout_seconds;
-    // Enough once the printed map is complete (the next line follows it).
-    opt.stop_when = [](const std::string& out, const std::string&) {
+    // Enough once the printed map is complete (the next line follows it). With RAM above 4 GiB,
+    // wait for the kernel's first allocation too: memblock allocates top-down, so the node data
+    // lands in the RAM above the hole, and the kernel writing it shows that slot works.
+    const bool high = memory_mib > 3072;
+    const std::string node_data = "NODE_DATA(0) allocated [mem 0x";
+    opt.stop_when = [&](const std::string& out, const std::string&) {
         size_t map = out.find("BIOS-provided physical RAM map:");
-        return map != std::string::npos && out.find("printk: bootconsole", map) != std::string::npos;
+        if (map == std::string::npos || out.find("printk: bootconsole", map) == std::string::npos)
+            return false;
+        if (!high) return true;
+        size_t nd = out.find(node_data);
+        return nd != std::string::npos && out.find('\n', nd) != std::string::npos;
     };
     ProcessResult r = run_process(
         {kBin + "vireo", "run", "--kernel", kCache + kernel, "--initrd", kCache + "initramfs.cpio.gz",
@@ -35,6 +43,12 @@ void expect_early_boot(const std::string& kernel, bool pvh, uint64_t memory_mib,
     EXPECT_NE(log.find("\nLinux version 6."), std::string::npos) << r.describe();
     EXPECT_NE(log.find("\nCommand line: " + cmdline + "\n"), std::string::npos) << r.describe();
     EXPECT_NE(log.find(want_map), std::string::npos) << "want:\n" << want_map << "\n" << r.describe();
+    if (high) {
+        size_t nd = log.find(node_data);
+        ASSERT_NE(nd, std::string::npos) << r.describe();
+        uint64_t addr = std::stoull(log.substr(nd + node_data.size(), 16), nullptr, 16);
+        EXPECT_GE(addr, uint64_t{1} << 32) << "node data below 4 GiB\n" << r.describe();
+    }
 }
 
 TEST(LinuxBoot, EarlyBootShowsBannerCommandLineAndOurMemoryMap) {
