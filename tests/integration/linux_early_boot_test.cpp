@@ -3,7 +3,8 @@
 // arch::x86::build_e820); the VM is killed after that. On emulated KVM this is as far as Linux
 // gets in test time. Both forms of the kernel: the ELF vmlinux unpacked from the package's
 // bzImage (booted through its PVH note, a few seconds here) and the bzImage itself (64-bit
-// boot protocol; its decompressor alone takes a minute or more on emulated KVM).
+// boot protocol; its decompressor alone takes a minute or more on emulated KVM), which also
+// runs until the kernel has counted the vCPUs in our MADT.
 #include <random>
 
 #include "integration/linux_guest.hpp"
@@ -11,7 +12,8 @@
 namespace vireo::linux_guest {
 namespace {
 
-void expect_early_boot(const std::string& kernel, bool pvh, uint64_t memory_mib, double timeout_seconds) {
+void expect_early_boot(const std::string& kernel, bool pvh, uint64_t memory_mib, uint32_t cpus,
+                       double timeout_seconds) {
     make_guest();
     // A token the kernel could not have made up, so the command line check is exact.
     std::string token = std::to_string(std::random_device{}());
@@ -29,20 +31,32 @@ void expect_early_boot(const std::string& kernel, bool pvh, uint64_t memory_mib,
         size_t map = out.find("BIOS-provided physical RAM map:");
         if (map == std::string::npos || out.find("printk: bootconsole", map) == std::string::npos)
             return false;
-        if (!high) return true;
-        size_t nd = out.find(node_data);
-        return nd != std::string::npos && out.find('\n', nd) != std::string::npos;
+        if (high) {
+            size_t nd = out.find(node_data);
+            if (nd == std::string::npos || out.find('\n', nd) == std::string::npos) return false;
+        }
+        // With several vCPUs, wait until the kernel has counted them in our MADT.
+        if (cpus > 1) {
+            size_t smp = out.find("smpboot: Allowing ");
+            if (smp == std::string::npos || out.find('\n', smp) == std::string::npos) return false;
+        }
+        return true;
     };
-    ProcessResult r = run_process(
-        {kBin + "vireo", "run", "--kernel", kCache + kernel, "--initrd", kCache + "initramfs.cpio.gz",
-         "--memory", std::to_string(memory_mib), "--cmdline", cmdline, "--serial", "stdio"},
-        opt);
+    ProcessResult r = run_process({kBin + "vireo", "run", "--kernel", kCache + kernel, "--initrd",
+                                   kCache + "initramfs.cpio.gz", "--memory", std::to_string(memory_mib),
+                                   "--cpus", std::to_string(cpus), "--cmdline", cmdline, "--serial", "stdio"},
+                                  opt);
     EXPECT_TRUE(r.stopped_early) << kernel << ": the kernel did not print its memory map in time\n"
                                  << r.describe();
     std::string log = "\n" + strip_timestamps(r.out);
     EXPECT_NE(log.find("\nLinux version 6."), std::string::npos) << r.describe();
     EXPECT_NE(log.find("\nCommand line: " + cmdline + "\n"), std::string::npos) << r.describe();
     EXPECT_NE(log.find(want_map), std::string::npos) << "want:\n" << want_map << "\n" << r.describe();
+    if (cpus > 1) {
+        EXPECT_NE(log.find(fmt::format("\nsmpboot: Allowing {} CPUs, 0 hotplug CPUs\n", cpus)),
+                  std::string::npos)
+            << r.describe();
+    }
     if (high) {
         size_t nd = log.find(node_data);
         ASSERT_NE(nd, std::string::npos) << r.describe();
@@ -55,12 +69,13 @@ TEST(LinuxBoot, EarlyBootShowsBannerCommandLineAndOurMemoryMap) {
     if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available on this host";
     // More than 3 GiB: RAM on both sides of the 32-bit MMIO hole (host pages are only used when
     // touched, and the kernel is stopped long before it touches much).
-    expect_early_boot("vmlinux", true, 4608, 120);
+    expect_early_boot("vmlinux", true, 4608, 1, 120);
 }
 
 TEST(LinuxBoot, EarlyBootFromTheBzImage) {
     if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available on this host";
-    expect_early_boot("vmlinuz", false, 384, 600);
+    // Two vCPUs: the kernel finds the ACPI tables through boot_params and counts both in the MADT.
+    expect_early_boot("vmlinuz", false, 384, 2, 600);
 }
 
 }  // namespace
