@@ -5,6 +5,7 @@
 // bzImage (booted through its PVH note, a few seconds here) and the bzImage itself (64-bit
 // boot protocol; its decompressor alone takes a minute or more on emulated KVM), which also
 // runs until the kernel has counted the vCPUs in our MADT.
+#include <filesystem>
 #include <random>
 
 #include "integration/linux_guest.hpp"
@@ -52,6 +53,14 @@ void expect_early_boot(const std::string& kernel, bool pvh, uint64_t memory_mib,
     EXPECT_NE(log.find("\nLinux version 6."), std::string::npos) << r.describe();
     EXPECT_NE(log.find("\nCommand line: " + cmdline + "\n"), std::string::npos) << r.describe();
     EXPECT_NE(log.find(want_map), std::string::npos) << "want:\n" << want_map << "\n" << r.describe();
+    // The initrd: where we put it, page-aligned, its size rounded up to whole pages.
+    size_t rd = log.find("\nRAMDISK: [mem 0x");
+    ASSERT_NE(rd, std::string::npos) << "the kernel did not find the initrd\n" << r.describe();
+    uint64_t rd_start = std::stoull(log.substr(rd + 15, 18), nullptr, 16);
+    uint64_t rd_end = std::stoull(log.substr(log.find('-', rd + 15) + 1, 18), nullptr, 16);
+    uint64_t initrd_size = std::filesystem::file_size(kCache + "initramfs.cpio.gz");
+    EXPECT_EQ(rd_start % 4096, 0u) << r.describe();
+    EXPECT_EQ(rd_end + 1 - rd_start, (initrd_size + 4095) / 4096 * 4096) << r.describe();
     if (cpus > 1) {
         EXPECT_NE(log.find(fmt::format("\nsmpboot: Allowing {} CPUs, 0 hotplug CPUs\n", cpus)),
                   std::string::npos)
