@@ -27,7 +27,7 @@ void add_vm_options(CLI::App& app, VmOptions& o) {
         ->type_name("exit|restart")
         ->capture_default_str();
     app.add_option("--cpu-features", o.config.cpu_features,
-                   "Change CPUID features, e.g. -xsave,-cx16 (names as QEMU's -cpu flags; "
+                   "Change CPUID features, e.g. -xsave,-cx16 or xsave=off (names as QEMU's -cpu flags; "
                    "--list-cpu-features)")
         ->type_name("LIST");
     app.add_flag("--hugepages", o.config.hugepages, "Back guest RAM with 2 MiB huge pages");

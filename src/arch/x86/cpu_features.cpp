@@ -319,6 +319,13 @@ Result<std::vector<CpuFeatureChange>> parse_cpu_features(std::string_view list) 
         if (item.front() == '-' || item.front() == '+') {
             enable = item.front() == '+';
             item.remove_prefix(1);
+        } else if (size_t eq = item.find('='); eq != std::string_view::npos) {
+            // QEMU's newer spelling: name=on|off.
+            std::string_view value = item.substr(eq + 1);
+            if (value != "on" && value != "off")
+                return make_error("--cpu-features: '{}': the value after '=' must be on or off", item);
+            enable = value == "on";
+            item = item.substr(0, eq);
         }
         const CpuFeature* f = find_cpu_feature(item);
         if (f == nullptr) {

@@ -31,6 +31,21 @@ TEST(CpuFeatures, PlusAndBareNamesEnable) {
     EXPECT_EQ((*r)[1].feature->leaf, 7u);
 }
 
+TEST(CpuFeatures, OnOffValuesLikeQemu) {
+    auto r = parse_cpu_features("xsave=off,cx16=off,x2apic=on");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    ASSERT_EQ(r->size(), 3u);
+    EXPECT_STREQ((*r)[0].feature->name, "xsave");
+    EXPECT_FALSE((*r)[0].enable);
+    EXPECT_STREQ((*r)[1].feature->name, "cx16");
+    EXPECT_FALSE((*r)[1].enable);
+    EXPECT_TRUE((*r)[2].enable);
+    auto bad = parse_cpu_features("xsave=no");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message().find("'xsave=no'"), std::string::npos) << bad.error().message();
+    EXPECT_FALSE(parse_cpu_features("=off").ok());
+}
+
 TEST(CpuFeatures, SpellingsAndAliases) {
     EXPECT_EQ(find_cpu_feature("sse4.1"), find_cpu_feature("sse4_1"));
     EXPECT_EQ(find_cpu_feature("lahf-lm"), find_cpu_feature("lahf_lm"));
