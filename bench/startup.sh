@@ -7,9 +7,10 @@
 #
 # Beside them it runs bench/kvm_floor.c, the bare KVM calls any such VMM makes (VM, irqchip,
 # PIT, memory slot, vCPU, one run, close): the kernel's share, which neither VMM can avoid. Where
-# KVM's own setup and teardown are slow (nested or software-emulated KVM, where the PIT's
-# teardown alone waits out SRCU grace periods), the floor dominates both times; the time each
-# VMM spends above it is reported too.
+# KVM's own setup and teardown are slow (nested or software-emulated KVM, where each SRCU grace
+# period KVM waits for, such as those of a memory slot change or of leaving PIT tick reinjection,
+# costs milliseconds), the floor dominates both times; the time each VMM spends above it is
+# reported too.
 #
 # usage: bench/startup.sh [N]     (N defaults to 30; BUILD_DIR defaults to build)
 set -euo pipefail
