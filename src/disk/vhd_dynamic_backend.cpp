@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 
 #include "base/io.hpp"
@@ -83,6 +84,8 @@ Result<std::unique_ptr<VhdDynamicBackend>> VhdDynamicBackend::create(VhdLayout l
     b->m_differencing = layout.type == DiskType::kDifferencing;
     b->m_fd = std::move(data_fd);
     b->m_meta_fd = std::move(meta_fd);
+    int fl = ::fcntl(b->m_fd.get(), F_GETFL);
+    b->m_direct = fl >= 0 && (fl & O_DIRECT) != 0;
     b->m_size = layout.size.size;
     b->m_block_size = layout.block_size;
     b->m_block_shift = static_cast<uint32_t>(std::countr_zero(layout.block_size));
@@ -150,6 +153,27 @@ Result<uint8_t> VhdDynamicBackend::ensure_state(uint32_t block, uint32_t entry) 
     return uint8_t{kPartial};
 }
 
+Status VhdDynamicBackend::write_meta(std::span<const uint8_t> data, uint64_t offset) {
+    // Metadata goes through the O_DIRECT data descriptor when there is one: a buffered write next
+    // to in-flight direct writes leaves page-cache pages (and, at the end of the file, a delayed
+    // size update) that make the file system serialize and defer the direct writes of the whole
+    // file; measured on ext4, allocating 4 KiB writes at depth 32 ran 3x slower with buffered
+    // metadata. Both descriptors name the same inode, so fdatasync orders them alike. Devices
+    // whose logical block is larger than a sector refuse 512-byte direct writes (EINVAL): those
+    // fall back to the buffered descriptor.
+    if (m_direct.load(std::memory_order_relaxed) && offset % 512 == 0 && data.size() % 512 == 0) {
+        size_t len = data.size();
+        auto* buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (len + 4095) / 4096 * 4096));
+        if (buf == nullptr) return make_error("vhd {}: out of memory for {} bytes of metadata", m_path, len);
+        std::memcpy(buf, data.data(), len);
+        Status s = pwrite_exact(m_fd.get(), {buf, len}, offset);
+        std::free(buf);
+        if (s.ok() || s.error().os_error() != EINVAL) return s;
+        m_direct.store(false, std::memory_order_relaxed);
+    }
+    return pwrite_exact(m_meta_fd.get(), data, offset);
+}
+
 Result<uint32_t> VhdDynamicBackend::allocate(uint32_t block) {
     std::lock_guard lock(m_mutex);
     uint32_t entry = m_bat[block].load(std::memory_order_acquire);
@@ -183,14 +207,13 @@ Result<uint32_t> VhdDynamicBackend::allocate(uint32_t block) {
         }
     }
     // 2. The footer moves first, so the file ends with a valid footer at every moment.
-    VIREO_TRY_CTX(pwrite_exact(fd, {reinterpret_cast<const uint8_t*>(&m_footer), kFooterSize}, at + total),
+    VIREO_TRY_CTX(write_meta({reinterpret_cast<const uint8_t*>(&m_footer), kFooterSize}, at + total),
                   fmt::format("vhd {}: footer for block {}", m_path, block));
     // 3. The bitmap, with zeros over the alignment padding before it; together they cover the old
     //    footer.
     std::vector<uint8_t> head(at - free_at + m_bitmap_size, 0);
     std::fill(head.begin() + static_cast<ptrdiff_t>(at - free_at), head.end(), m_differencing ? 0x00 : 0xFF);
-    VIREO_TRY_CTX(pwrite_exact(fd, head, free_at),
-                  fmt::format("vhd {}: sector bitmap of block {}", m_path, block));
+    VIREO_TRY_CTX(write_meta(head, free_at), fmt::format("vhd {}: sector bitmap of block {}", m_path, block));
     std::vector<uint8_t> bitmap(head.begin() + static_cast<ptrdiff_t>(at - free_at), head.end());
     // 4. Publish: state first, then the entry (readers load the entry, then the state).
     m_footer_offset = at + total;
@@ -501,7 +524,7 @@ Status VhdDynamicBackend::write_metadata(const MetaBatch& batch) {
     for (const auto& w : batch.writes) {
         uint64_t& written = w.is_bat ? m_bat_written_seq[w.index] : m_bitmap_written_seq[w.index];
         if (written >= batch.seq) continue;
-        VIREO_TRY_CTX(pwrite_exact(m_meta_fd.get(), w.data, w.offset),
+        VIREO_TRY_CTX(write_meta(w.data, w.offset),
                       fmt::format("vhd {}: {} {}", m_path, w.is_bat ? "BAT sector" : "sector bitmap of block",
                                   w.index));
         written = batch.seq;

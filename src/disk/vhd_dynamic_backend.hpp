@@ -106,6 +106,8 @@ class VhdDynamicBackend final : public BlockBackend {
     Status zero_range(uint64_t offset, uint64_t length, bool discard_only);
     MetaBatch capture_metadata();
     Status write_metadata(const MetaBatch& batch);
+    // Writes metadata at `offset`; callers hold m_mutex or run alone.
+    Status write_meta(std::span<const uint8_t> data, uint64_t offset);
     void restore_dirty(const MetaBatch& batch);
     void submit_flush(IoContext& ctx, IoRequest& req);
 
@@ -114,6 +116,7 @@ class VhdDynamicBackend final : public BlockBackend {
     bool m_differencing = false;
     UniqueFd m_fd;
     UniqueFd m_meta_fd;
+    std::atomic<bool> m_direct{false};  // m_fd is O_DIRECT and takes 512-byte metadata writes
     uint64_t m_size = 0;
     uint32_t m_block_size = 0;
     uint32_t m_block_shift = 0;
