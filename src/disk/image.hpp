@@ -47,6 +47,9 @@ Result<std::unique_ptr<BlockBackend>> open_image(const std::string& path, const 
 // The format of a file, by the rule above.
 Result<ImageFormat> detect_format(const std::string& path);
 
+// Refuses a path where a new image cannot go (an existing directory) with a clear error.
+Status check_new_image_path(const std::string& path);
+
 struct CreateOptions {
     ImageFormat format = ImageFormat::kAuto;  // raw, or vhd when a parent is given
     VhdSubformat subformat = VhdSubformat::kDynamic;
