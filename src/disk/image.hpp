@@ -32,7 +32,7 @@ Result<VhdSubformat> parse_subformat(std::string_view name);  // "fixed", "dynam
 
 struct ImageOptions {
     bool read_only = false;
-    bool direct = false;  // O_DIRECT for data (metadata of VHDs stays buffered)
+    bool direct = false;  // O_DIRECT for data (and VHD metadata writes; reads stay buffered)
     ImageFormat format = ImageFormat::kAuto;
     vhd::SizeRule size_rule = vhd::SizeRule::kAuto;
     // Differencing disks: open the parent chain. Without it, reads that reach a parent fail;

@@ -496,5 +496,46 @@ TEST(VhdBackend, DirectIoAllocationsKeepTheImageConsistent) {
     EXPECT_EQ(buf[511], 0x33);
 }
 
+// Allocation reserves room for several blocks behind one footer move; while the disk is open the
+// unused room is a leak (the image stays valid), and closing gives it back.
+TEST(VhdBackend, ReservedRoomIsALeakWhileOpenAndTrimmedOnClose) {
+    TempDir dir;
+    std::string path = dir.path("d.vhd");
+    ASSERT_TRUE(create_image(path, vhd_options(64 << 20)).ok());
+    std::vector<uint8_t> data(4096);
+    {
+        auto d = open_image(path);
+        ASSERT_TRUE(d.ok()) << d.error().message();
+        for (int i = 0; i < 3; ++i) {
+            std::fill(data.begin(), data.end(), static_cast<uint8_t>(0xA0 + i));
+            iovec v{data.data(), data.size()};
+            ASSERT_TRUE((*d)->write(uint64_t(i) * (10 << 20), {&v, 1}).ok());
+        }
+        ASSERT_TRUE((*d)->flush().ok());
+        auto open_report = check_image(path);
+        ASSERT_TRUE(open_report.ok()) << open_report.error().message();
+        EXPECT_TRUE(open_report->corruptions.empty());
+        EXPECT_EQ(open_report->exit_code(), 3);  // the reserved room
+        EXPECT_EQ(open_report->allocated_blocks, 3u);
+        auto reader = open_image(path, {.read_only = true});
+        ASSERT_TRUE(reader.ok()) << reader.error().message();
+        iovec v{data.data(), data.size()};
+        ASSERT_TRUE((*reader)->read(20 << 20, {&v, 1}).ok());
+        EXPECT_EQ(data[4095], 0xA2);
+    }
+    auto report = check_image(path);
+    ASSERT_TRUE(report.ok()) << report.error().message();
+    EXPECT_EQ(report->exit_code(), 0);
+    EXPECT_EQ(report->allocated_blocks, 3u);
+    EXPECT_EQ(std::filesystem::file_size(path), report->image_end_offset);
+    auto d = open_image(path, {.read_only = true});
+    ASSERT_TRUE(d.ok()) << d.error().message();
+    for (int i = 0; i < 3; ++i) {
+        iovec v{data.data(), data.size()};
+        ASSERT_TRUE((*d)->read(uint64_t(i) * (10 << 20), {&v, 1}).ok());
+        EXPECT_EQ(data[0], 0xA0 + i);
+    }
+}
+
 }  // namespace
 }  // namespace vireo::disk
