@@ -15,7 +15,9 @@
 #
 # Environment: VIREO (binary, default build/bin/vireo), CACHE (default none = O_DIRECT on both
 # sides), AIO (default io_uring on both sides), TMPDIR (where images go), REPEAT (default 2),
-# QUICK=1 (a quarter of the requests, one repetition), FORMATS (default "raw fixed dynamic").
+# QUICK=1 (a quarter of the requests, one repetition), SCALE=N (N times the requests, at most one
+# pass over the disk, so that "alloc" still only allocates: longer runs, less noise), FORMATS
+# (default "raw fixed dynamic").
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +26,7 @@ CACHE=${CACHE:-none}
 AIO=${AIO:-io_uring}
 QUICK=${QUICK:-0}
 REPEAT=${REPEAT:-2}
+SCALE=${SCALE:-1}
 [[ $QUICK == 1 ]] && REPEAT=1
 FORMATS=${FORMATS:-raw fixed dynamic}
 command -v qemu-img >/dev/null || { echo "disk.sh: qemu-img not installed (scripts/setup)"; exit 1; }
@@ -42,7 +45,7 @@ echo "# Disk benchmark: vireo img bench vs qemu-img bench"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "images:  $tmp on $(df --output=fstype "$tmp" | tail -1) ($(df --output=source "$tmp" | tail -1))"
 echo "peer:    $(qemu-img --version | head -1)"
-echo "options: -t $CACHE -i $AIO on both sides; disk $DISK_SIZE bytes; best of $REPEAT; quick=$QUICK"
+echo "options: -t $CACHE -i $AIO on both sides; disk $DISK_SIZE bytes; best of $REPEAT; quick=$QUICK; scale=$SCALE"
 echo
 
 make_image() {  # format path
@@ -87,6 +90,8 @@ for bs in 4096 65536; do
         for qd in 1 32; do
             if [[ $bs == 4096 ]]; then count=$((qd == 1 ? 2000 : 8000)); else count=$((qd == 1 ? 500 : 1600)); fi
             [[ $QUICK == 1 ]] && count=$((count / 4))
+            count=$((count * SCALE))
+            ((count > DISK_SIZE / bs)) && count=$((DISK_SIZE / bs))
             step=$bs
             [[ $pattern == scattered ]] && step=$((bs * STRIDE))
             for ((rep = 0; rep < REPEAT; rep++)); do

@@ -58,6 +58,13 @@ Result<VhdSubformat> parse_subformat(std::string_view name) {
     return make_error("unknown VHD subformat '{}' (use dynamic or fixed)", name);
 }
 
+Status check_new_image_path(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        return Error(fmt::format("{} is a directory; name the image file to create", path), EISDIR);
+    return {};
+}
+
 namespace {
 
 constexpr int kMaxChainDepth = 512;
@@ -67,6 +74,13 @@ struct Chain {
 };
 
 Result<uint64_t> fd_size(int fd, const std::string& path) {
+    // Anything but a file or a block device (a directory reports an absurd size on some file
+    // systems) is refused before a read names a confusing offset.
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) return os_error(fmt::format("stat {}", path));
+    if (S_ISDIR(st.st_mode)) return Error(fmt::format("{} is a directory, not a disk image", path), EISDIR);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return make_error("{} is neither a regular file nor a block device", path);
     off_t end = ::lseek(fd, 0, SEEK_END);
     if (end < 0) return os_error(fmt::format("size of {}", path));
     return static_cast<uint64_t>(end);
@@ -227,9 +241,11 @@ Result<std::unique_ptr<BlockBackend>> open_internal(const std::string& path, con
 class TempFile {
   public:
     static Result<TempFile> create(const std::string& path) {
+        VIREO_TRY(check_new_image_path(path));
         std::string tmpl = path + ".vireo-tmp-XXXXXX";
         int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-        if (fd < 0) return os_error(fmt::format("create {}", tmpl.substr(0, tmpl.size() - 6) + "..."));
+        if (fd < 0)
+            return os_error(fmt::format("create {} (a new file in directory {})", path, dir_of(path)));
         ::fchmod(fd, 0644);
         return TempFile(UniqueFd(fd), tmpl, path);
     }

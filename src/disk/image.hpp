@@ -32,7 +32,7 @@ Result<VhdSubformat> parse_subformat(std::string_view name);  // "fixed", "dynam
 
 struct ImageOptions {
     bool read_only = false;
-    bool direct = false;  // O_DIRECT for data (metadata of VHDs stays buffered)
+    bool direct = false;  // O_DIRECT for data (and VHD metadata writes; reads stay buffered)
     ImageFormat format = ImageFormat::kAuto;
     vhd::SizeRule size_rule = vhd::SizeRule::kAuto;
     // Differencing disks: open the parent chain. Without it, reads that reach a parent fail;
@@ -46,6 +46,9 @@ Result<std::unique_ptr<BlockBackend>> open_image(const std::string& path, const 
 
 // The format of a file, by the rule above.
 Result<ImageFormat> detect_format(const std::string& path);
+
+// Refuses a path where a new image cannot go (an existing directory) with a clear error.
+Status check_new_image_path(const std::string& path);
 
 struct CreateOptions {
     ImageFormat format = ImageFormat::kAuto;  // raw, or vhd when a parent is given

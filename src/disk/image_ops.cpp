@@ -68,6 +68,7 @@ Status convert_image(const std::string& source, const std::string& destination,
     co.size = co.format == ImageFormat::kVhd ? (size + kSectorSize - 1) / kSectorSize * kSectorSize : size;
 
     // Build under a temporary name in the destination's directory, rename when complete.
+    VIREO_TRY_CTX(check_new_image_path(destination), "convert");
     std::string tmp = destination + ".vireo-tmp-XXXXXX";
     int tfd = ::mkostemp(tmp.data(), O_CLOEXEC);
     if (tfd < 0) return os_error(fmt::format("convert: create a temporary file next to {}", destination));

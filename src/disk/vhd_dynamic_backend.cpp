@@ -5,8 +5,10 @@
 #include <linux/falloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 
 #include "base/io.hpp"
@@ -23,6 +25,7 @@ namespace {
 
 constexpr uint32_t kEntriesPerChunk = 128;  // BAT entries per 512-byte sector
 constexpr size_t kZeroBufferSize = 1 << 20;
+constexpr uint32_t kReserveBytes = 16 << 20;  // blocks reserved per footer move
 
 // Aligned for O_DIRECT; shared and never written.
 const uint8_t* zero_buffer() {
@@ -83,6 +86,8 @@ Result<std::unique_ptr<VhdDynamicBackend>> VhdDynamicBackend::create(VhdLayout l
     b->m_differencing = layout.type == DiskType::kDifferencing;
     b->m_fd = std::move(data_fd);
     b->m_meta_fd = std::move(meta_fd);
+    int fl = ::fcntl(b->m_fd.get(), F_GETFL);
+    b->m_direct = fl >= 0 && (fl & O_DIRECT) != 0;
     b->m_size = layout.size.size;
     b->m_block_size = layout.block_size;
     b->m_block_shift = static_cast<uint32_t>(std::countr_zero(layout.block_size));
@@ -100,14 +105,20 @@ Result<std::unique_ptr<VhdDynamicBackend>> VhdDynamicBackend::create(VhdLayout l
     b->m_parent = std::move(parent);
     b->m_footer_offset = (layout.footer_offset + 511) / 512 * 512;
     b->m_file_size = layout.file_size;
+    b->m_next_block = b->m_footer_offset;
+    b->m_unallocated = static_cast<uint32_t>(std::count(layout.bat.begin(), layout.bat.end(), kUnallocated));
     b->m_bat_written_seq.assign((b->m_entries + kEntriesPerChunk - 1) / kEntriesPerChunk, 0);
     return b;
 }
 
 VhdDynamicBackend::~VhdDynamicBackend() {
     if (m_read_only) return;
-    if (auto s = flush(); !s.ok())
+    if (auto s = flush(); !s.ok()) {
         log::get("disk").error("{}: flush on close: {}", describe(), s.error().message());
+        return;
+    }
+    if (auto s = release_reserved(); !s.ok())
+        log::get("disk").error("{}: release reserved space on close: {}", describe(), s.error().message());
 }
 
 std::string VhdDynamicBackend::describe() const {
@@ -150,12 +161,33 @@ Result<uint8_t> VhdDynamicBackend::ensure_state(uint32_t block, uint32_t entry) 
     return uint8_t{kPartial};
 }
 
+Status VhdDynamicBackend::write_meta(std::span<const uint8_t> data, uint64_t offset) {
+    // Metadata goes through the O_DIRECT data descriptor when there is one: a buffered write next
+    // to in-flight direct writes leaves page-cache pages (and, at the end of the file, a delayed
+    // size update) that make the file system serialize and defer the direct writes of the whole
+    // file; measured on ext4, allocating 4 KiB writes at depth 32 ran 3x slower with buffered
+    // metadata. Both descriptors name the same inode, so fdatasync orders them alike. Devices
+    // whose logical block is larger than a sector refuse 512-byte direct writes (EINVAL): those
+    // fall back to the buffered descriptor.
+    if (m_direct.load(std::memory_order_relaxed) && offset % 512 == 0 && data.size() % 512 == 0) {
+        size_t len = data.size();
+        auto* buf = static_cast<uint8_t*>(std::aligned_alloc(4096, (len + 4095) / 4096 * 4096));
+        if (buf == nullptr) return make_error("vhd {}: out of memory for {} bytes of metadata", m_path, len);
+        std::memcpy(buf, data.data(), len);
+        Status s = pwrite_exact(m_fd.get(), {buf, len}, offset);
+        std::free(buf);
+        if (s.ok() || s.error().os_error() != EINVAL) return s;
+        m_direct.store(false, std::memory_order_relaxed);
+    }
+    return pwrite_exact(m_meta_fd.get(), data, offset);
+}
+
 Result<uint32_t> VhdDynamicBackend::allocate(uint32_t block) {
     std::lock_guard lock(m_mutex);
     uint32_t entry = m_bat[block].load(std::memory_order_acquire);
     if (entry != kUnallocated) return entry;
 
-    uint64_t free_at = m_footer_offset;  // the old footer is here
+    uint64_t free_at = m_next_block;  // end of the last block: the old footer, or reserved space
     uint64_t at = aligned_block_start(free_at, m_bitmap_size);
     uint64_t total = uint64_t{m_bitmap_size} + m_block_size;
     if ((at + total) / 512 >= kUnallocated) {
@@ -163,38 +195,53 @@ Result<uint32_t> VhdDynamicBackend::allocate(uint32_t block) {
                           block);
     }
     int fd = m_meta_fd.get();
-    // 1. Reserve the block and the footer behind it in one extent (not all file systems can).
-    if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(free_at),
-                    static_cast<off_t>(at - free_at + total + kFooterSize)) < 0 &&
-        errno != EOPNOTSUPP && errno != ENOSYS) {
-        return os_error(
-            fmt::format("vhd {}: reserve {} bytes for block {} at offset {}", m_path, total, block, at));
-    }
-    if (m_file_size > free_at + kFooterSize) {
-        // Not the end of the file (never the case for images this code wrote): zero what the new
-        // block's data area holds, since dynamic disks read it without consulting the bitmap.
-        uint64_t data = at + m_bitmap_size;
-        if (::fallocate(fd, FALLOC_FL_ZERO_RANGE, static_cast<off_t>(data),
-                        static_cast<off_t>(m_block_size)) < 0) {
-            for (uint64_t done = 0; done < m_block_size; done += kZeroBufferSize) {
-                size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroBufferSize, m_block_size - done));
-                VIREO_TRY_CTX(pwrite_exact(fd, {zero_buffer(), n}, data + done), "vhd " + m_path);
+    if (free_at == m_footer_offset) {
+        // No reserved space left. The footer moves past this block and, at the end of the file, past
+        // room for a few more (kReserveBytes), so that the next allocations cost only their bitmap
+        // write. Reserved room nobody used is a leak if the process dies; closing gives it back.
+        uint64_t end = at + total;
+        bool at_file_end = m_file_size <= free_at + kFooterSize;
+        uint32_t extra =
+            at_file_end ? std::min(m_unallocated, std::max<uint32_t>(1, kReserveBytes / m_block_size)) : 1;
+        for (uint32_t i = 1; i < extra; ++i) {
+            uint64_t next = aligned_block_start(end, m_bitmap_size) + total;
+            if (next / 512 >= kUnallocated) break;
+            end = next;
+        }
+        // 1. Reserve the blocks and the footer behind them in one extent (not all file systems can).
+        if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(free_at),
+                        static_cast<off_t>(end - free_at + kFooterSize)) < 0 &&
+            errno != EOPNOTSUPP && errno != ENOSYS) {
+            return os_error(fmt::format("vhd {}: reserve {} bytes for block {} at offset {}", m_path,
+                                        end - free_at, block, at));
+        }
+        if (!at_file_end) {
+            // Not the end of the file (never the case for images this code wrote): zero what the
+            // new block's data area holds, since dynamic disks read it without consulting the bitmap.
+            uint64_t data = at + m_bitmap_size;
+            if (::fallocate(fd, FALLOC_FL_ZERO_RANGE, static_cast<off_t>(data),
+                            static_cast<off_t>(m_block_size)) < 0) {
+                for (uint64_t done = 0; done < m_block_size; done += kZeroBufferSize) {
+                    size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroBufferSize, m_block_size - done));
+                    VIREO_TRY_CTX(pwrite_exact(fd, {zero_buffer(), n}, data + done), "vhd " + m_path);
+                }
             }
         }
+        // 2. The footer moves first, so the file ends with a valid footer at every moment.
+        VIREO_TRY_CTX(write_meta({reinterpret_cast<const uint8_t*>(&m_footer), kFooterSize}, end),
+                      fmt::format("vhd {}: footer for block {}", m_path, block));
+        m_footer_offset = end;
+        m_file_size = std::max(m_file_size, end + kFooterSize);
     }
-    // 2. The footer moves first, so the file ends with a valid footer at every moment.
-    VIREO_TRY_CTX(pwrite_exact(fd, {reinterpret_cast<const uint8_t*>(&m_footer), kFooterSize}, at + total),
-                  fmt::format("vhd {}: footer for block {}", m_path, block));
     // 3. The bitmap, with zeros over the alignment padding before it; together they cover the old
-    //    footer.
+    //    footer (reserved space past the old end of the file reads as zeros already).
     std::vector<uint8_t> head(at - free_at + m_bitmap_size, 0);
     std::fill(head.begin() + static_cast<ptrdiff_t>(at - free_at), head.end(), m_differencing ? 0x00 : 0xFF);
-    VIREO_TRY_CTX(pwrite_exact(fd, head, free_at),
-                  fmt::format("vhd {}: sector bitmap of block {}", m_path, block));
+    VIREO_TRY_CTX(write_meta(head, free_at), fmt::format("vhd {}: sector bitmap of block {}", m_path, block));
     std::vector<uint8_t> bitmap(head.begin() + static_cast<ptrdiff_t>(at - free_at), head.end());
     // 4. Publish: state first, then the entry (readers load the entry, then the state).
-    m_footer_offset = at + total;
-    m_file_size = std::max(m_file_size, at + total + kFooterSize);
+    m_next_block = at + total;
+    --m_unallocated;
     if (m_differencing) {
         m_bitmaps[block] = std::move(bitmap);
         m_state[block].store(kPartial, std::memory_order_release);
@@ -205,6 +252,22 @@ Result<uint32_t> VhdDynamicBackend::allocate(uint32_t block) {
     m_bat[block].store(entry, std::memory_order_release);
     m_dirty_bat.insert(block / kEntriesPerChunk);
     return entry;
+}
+
+Status VhdDynamicBackend::release_reserved() {
+    std::lock_guard lock(m_mutex);
+    if (m_next_block == m_footer_offset) return {};
+    // Footer first at the end of the last block, then cut the file behind it: a crash in between
+    // leaves a valid end footer either way (and at worst the reserved room as a leak).
+    VIREO_TRY_CTX(write_meta({reinterpret_cast<const uint8_t*>(&m_footer), kFooterSize}, m_next_block),
+                  fmt::format("vhd {}: footer at the end of the last block", m_path));
+    if (::fdatasync(m_fd.get()) < 0) return os_error(fmt::format("vhd {}: fdatasync", m_path));
+    if (::ftruncate(m_meta_fd.get(), static_cast<off_t>(m_next_block + kFooterSize)) < 0)
+        return os_error(fmt::format("vhd {}: trim reserved space", m_path));
+    m_footer_offset = m_next_block;
+    m_file_size = m_next_block + kFooterSize;
+    if (::fdatasync(m_fd.get()) < 0) return os_error(fmt::format("vhd {}: fdatasync", m_path));
+    return {};
 }
 
 namespace {
@@ -501,7 +564,7 @@ Status VhdDynamicBackend::write_metadata(const MetaBatch& batch) {
     for (const auto& w : batch.writes) {
         uint64_t& written = w.is_bat ? m_bat_written_seq[w.index] : m_bitmap_written_seq[w.index];
         if (written >= batch.seq) continue;
-        VIREO_TRY_CTX(pwrite_exact(m_meta_fd.get(), w.data, w.offset),
+        VIREO_TRY_CTX(write_meta(w.data, w.offset),
                       fmt::format("vhd {}: {} {}", m_path, w.is_bat ? "BAT sector" : "sector bitmap of block",
                                   w.index));
         written = batch.seq;

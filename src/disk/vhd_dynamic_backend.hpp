@@ -106,6 +106,10 @@ class VhdDynamicBackend final : public BlockBackend {
     Status zero_range(uint64_t offset, uint64_t length, bool discard_only);
     MetaBatch capture_metadata();
     Status write_metadata(const MetaBatch& batch);
+    // Writes metadata at `offset`; callers hold m_mutex or run alone.
+    Status write_meta(std::span<const uint8_t> data, uint64_t offset);
+    // Moves the end footer back over reserved room no block took and trims the file (on close).
+    Status release_reserved();
     void restore_dirty(const MetaBatch& batch);
     void submit_flush(IoContext& ctx, IoRequest& req);
 
@@ -114,6 +118,7 @@ class VhdDynamicBackend final : public BlockBackend {
     bool m_differencing = false;
     UniqueFd m_fd;
     UniqueFd m_meta_fd;
+    std::atomic<bool> m_direct{false};  // m_fd is O_DIRECT and takes 512-byte metadata writes
     uint64_t m_size = 0;
     uint32_t m_block_size = 0;
     uint32_t m_block_shift = 0;
@@ -128,7 +133,9 @@ class VhdDynamicBackend final : public BlockBackend {
 
     std::mutex m_mutex;                                            // guards everything below
     std::unordered_map<uint32_t, std::vector<uint8_t>> m_bitmaps;  // blocks in state kPartial
-    uint64_t m_footer_offset = 0;                                  // end footer; next block goes here
+    uint64_t m_footer_offset = 0;                                  // end footer
+    uint64_t m_next_block = 0;   // end of the last block; up to m_footer_offset is reserved room
+    uint32_t m_unallocated = 0;  // BAT entries still unallocated
     uint64_t m_file_size = 0;
     std::set<uint32_t> m_dirty_bat;      // BAT chunks of 128 entries
     std::set<uint32_t> m_dirty_bitmaps;  // block numbers

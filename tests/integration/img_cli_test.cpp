@@ -100,6 +100,28 @@ TEST_F(ImgCliTest, CreateErrorsNameTheProblem) {
     r = img("info " + p("nothing.vhd"));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.output.find("nothing.vhd"), std::string::npos) << r.output;
+
+    // Directories are neither images nor places to write one to.
+    std::filesystem::create_directory(m_dir.path("dir"));
+    r = img("info " + p("dir"));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("is a directory"), std::string::npos) << r.output;
+    r = img("create -f vhd " + p("dir") + " 1M");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("is a directory"), std::string::npos) << r.output;
+    ASSERT_EQ(img("create -f raw " + p("r.img") + " 1M").status, 0);
+    r = img("convert -O vhd " + p("r.img") + " " + p("dir"));
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("is a directory"), std::string::npos) << r.output;
+    EXPECT_TRUE(std::filesystem::is_empty(m_dir.path("dir")));
+    r = img("create -f vhd " + p("no/such/dir/x.vhd") + " 1M");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("no/such/dir/x.vhd"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("No such file or directory"), std::string::npos) << r.output;
+
+    // Nothing half-written is left next to the images after any of the failures above.
+    for (const auto& e : std::filesystem::directory_iterator(m_dir.dir()))
+        EXPECT_EQ(e.path().filename().string().find(".vireo-tmp-"), std::string::npos) << e.path();
 }
 
 TEST_F(ImgCliTest, ConvertCompareMap) {
