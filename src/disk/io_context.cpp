@@ -34,7 +34,11 @@ Result<std::unique_ptr<IoContext>> IoContext::create(unsigned entries, bool allo
     if (ctx->m_event_fd < 0) return os_error("io: eventfd");
 
     auto ring = std::make_unique<io_uring>();
-    int r = io_uring_queue_init(std::max(entries, 8u), ring.get(), 0);
+    // Cooperative task running (Linux 5.19+): completions are posted when this thread next
+    // enters the kernel instead of interrupting it with an IPI, which otherwise restarts every
+    // poll/epoll wait once per completion burst. Older kernels reject the flag; retry without.
+    int r = io_uring_queue_init(std::max(entries, 8u), ring.get(), IORING_SETUP_COOP_TASKRUN);
+    if (r == -EINVAL) r = io_uring_queue_init(std::max(entries, 8u), ring.get(), 0);
     if (r < 0) {
         if (!allow_fallback) return os_error("io: io_uring_queue_init", -r);
         log::get("disk").info("io_uring unavailable ({}); using synchronous I/O", std::strerror(-r));
