@@ -6,6 +6,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <condition_variable>
+
 #include "base/log.hpp"
 
 namespace vireo::vmm {
@@ -65,6 +67,33 @@ void EventLoop::post(std::function<void()> fn) {
     }
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(m_wake.get(), &one, sizeof one);
+}
+
+Status EventLoop::call(std::function<void()> fn, std::chrono::milliseconds timeout) {
+    struct Shared {
+        std::mutex lock;
+        std::condition_variable cv;
+        std::function<void()> fn;
+        bool done = false;
+        bool cancelled = false;  // the caller gave up: fn must not run
+    };
+    if (m_stop) return make_error("event loop: stopping");
+    auto shared = std::make_shared<Shared>();
+    shared->fn = std::move(fn);
+    post([shared] {
+        // Held while fn runs, so a caller timing out meanwhile waits for fn to finish.
+        std::lock_guard lock(shared->lock);
+        if (shared->cancelled) return;
+        shared->fn();
+        shared->done = true;
+        shared->cv.notify_all();
+    });
+    std::unique_lock lock(shared->lock);
+    if (!shared->cv.wait_for(lock, timeout, [&] { return shared->done; })) {
+        shared->cancelled = true;
+        return make_error("event loop: no answer within {} ms", timeout.count());
+    }
+    return {};
 }
 
 void EventLoop::stop() {

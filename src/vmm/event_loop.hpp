@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,10 @@ class EventLoop {
     // Runs `fn` on the loop thread (thread-safe; from the loop thread it runs after the
     // current callback).
     void post(std::function<void()> fn);
+    // Runs `fn` on the loop thread and waits for it, from another thread (never the loop's own:
+    // it would wait for itself). Fails if the loop has not run it within `timeout`; `fn` then
+    // never runs, so it may capture references to the caller's stack.
+    Status call(std::function<void()> fn, std::chrono::milliseconds timeout);
 
     // Dispatches until stop(). Errors only if epoll itself fails.
     Status run();

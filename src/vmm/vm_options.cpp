@@ -36,10 +36,11 @@ void add_vm_options(CLI::App& app, VmOptions& o) {
     app.add_option("--api-socket", o.config.api_socket,
                    "Serve the control API (HTTP/1.1, JSON) on this Unix socket, created with mode 0600")
         ->type_name("PATH");
-    app.add_option("--restore", o.restore,
-                   "Start from a snapshot directory (PUT /api/v1/vm.snapshot) instead of a kernel; the VM "
-                   "continues where it was. --serial, --api-socket, --on-reboot and --log-level may be given "
-                   "again")
+    app.add_option(
+           "--restore", o.restore,
+           "Start from a snapshot directory (PUT /api/v1/vm.snapshot) instead of a kernel; the VM "
+           "continues where it was, with the snapshot's devices. --serial, --api-socket, --on-reboot, "
+           "--log-level and --console may be given again")
         ->type_name("DIR");
     app.add_option("--disk", o.disks,
                    "Virtio disk (repeatable): a raw or VHD image; format detected from the file unless given")

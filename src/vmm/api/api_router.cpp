@@ -97,8 +97,13 @@ nlohmann::json to_json(const VmCounters& counters) {
         vcpus.push_back({{"id", v.id}, {"exits", v.exits}, {"total_exits", total}});
     }
     nlohmann::json devices = nlohmann::json::object();
-    for (const auto& d : counters.devices)
-        devices[d.name] = {{"bytes", d.bytes}, {"requests", d.requests}, {"errors", d.errors}};
+    for (const auto& d : counters.devices) {
+        nlohmann::json c = d.details.is_object() ? d.details : nlohmann::json::object();
+        c["bytes"] = d.bytes;
+        c["requests"] = d.requests;
+        c["errors"] = d.errors;
+        devices[d.name] = std::move(c);
+    }
     return {{"vcpus", vcpus}, {"devices", devices}, {"rss_bytes", counters.rss_bytes}};
 }
 

@@ -39,6 +39,7 @@ struct DeviceCounters {
     uint64_t bytes = 0;
     uint64_t requests = 0;
     uint64_t errors = 0;
+    nlohmann::json details = nlohmann::json::object();  // device-specific counters, reported as well
 };
 
 struct VmCounters {

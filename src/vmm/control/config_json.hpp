@@ -11,8 +11,9 @@ namespace vireo::vmm {
 
 nlohmann::json to_json(const VmConfig& config);
 // Reads the machine-defining fields (kernel, initrd, command line, CPUs, memory, huge pages,
-// CPU features); the host-side ones (serial, API socket, --on-reboot, log level) keep their
-// values from `base`.
+// CPU features, virtio disks, network cards, console and entropy device); the host-side ones
+// (serial, API socket, --on-reboot, log level, where the virtio console's output goes) keep
+// their values from `base`. `base` must not name devices of its own.
 Result<VmConfig> vm_config_from_json(const nlohmann::json& j, VmConfig base = {});
 
 }  // namespace vireo::vmm

@@ -8,14 +8,14 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 
 #include <fmt/format.h>
 
 #include "base/io.hpp"
+#include "base/log.hpp"
 #include "devices/snapshot.hpp"
 #include "vmm/control/state_json.hpp"
+#include "vmm/pci_devices.hpp"
 #include "vmm/snapshot/manifest.hpp"
 #include "vmm/snapshot/memory_file.hpp"
 
@@ -26,9 +26,12 @@
 namespace vireo::vmm {
 namespace {
 
-// The loop thread may be busy (a device callback) but never for long; a loop that has stopped
-// (the VM is going away) never runs the task, hence the bound.
-constexpr std::chrono::seconds kLoopTimeout{10};
+// Disk requests in flight when the VM pauses get this long to complete.
+constexpr std::chrono::milliseconds kDrainTimeout{20000};
+// The loop thread may be busy (a device callback) but never for long beyond draining the disks
+// and flushing them; a loop that has stopped (the VM is going away) never runs the task, hence
+// the bound.
+constexpr std::chrono::milliseconds kLoopTimeout{60000};
 
 Result<bool> dir_is_empty(const std::string& dir) {
     DIR* d = ::opendir(dir.c_str());
@@ -92,35 +95,33 @@ Result<bool> prepare_snapshot_dir(const std::string& dir) {
 }
 
 Status write_paused_state(Vm& vm, EventLoop& loop, const std::string& dir, uint64_t* memory_bytes) {
-    // Device models and KVM's in-kernel devices together, on the loop thread.
-    struct Shared {
-        std::mutex lock;
-        std::condition_variable cv;
-        bool done = false;
-        bool cancelled = false;  // the waiter gave up: the task must not touch the Vm
-        Result<VmKvmSnapshot> kvm = make_error("not read");
-        nlohmann::json devices = nlohmann::json::object();
-    };
+    // Device models and KVM's in-kernel devices together, on the loop thread. Disk requests
+    // still in flight complete first (their used entries and interrupts go into the state
+    // saved next), then every writable disk is flushed, so the snapshot never records a queue
+    // waiting for I/O that a restored VMM would not know about.
     if (loop.stopping()) return make_error("snapshot: the VM is stopping");
-    auto shared = std::make_shared<Shared>();
-    loop.post([&vm, shared] {
-        std::lock_guard lock(shared->lock);
-        if (shared->cancelled) return;
-        shared->kvm = vm.save_kvm_state();
-        for (auto [name, device] : vm.stateful_devices())
-            shared->devices[name] = device->save_state();
-        shared->done = true;
-        shared->cv.notify_all();
-    });
-    std::unique_lock lock(shared->lock);
-    if (!shared->cv.wait_for(lock, kLoopTimeout, [&] { return shared->done; })) {
-        shared->cancelled = true;
-        return make_error("snapshot: the event loop did not answer within {} s", kLoopTimeout.count());
-    }
-    if (!shared->kvm.ok()) return Error(shared->kvm.error()).context("snapshot: in-kernel devices");
-    VmKvmSnapshot kvm_state = *shared->kvm;
-    nlohmann::json device_state = std::move(shared->devices);
-    lock.unlock();
+    Status devices_ok = make_error("not read");
+    Result<VmKvmSnapshot> kvm = make_error("not read");
+    nlohmann::json device_state = nlohmann::json::object();
+    Status called = loop.call(
+        [&] {
+            devices_ok = [&]() -> Status {
+                if (size_t pending = vm.pci().in_flight(); pending > 0)
+                    log::get("api").info("snapshot: completing {} disk requests in flight first", pending);
+                VIREO_TRY_CTX(vm.pci().drain(static_cast<int>(kDrainTimeout.count())), "snapshot");
+                VIREO_TRY_CTX(vm.pci().flush_disks(), "snapshot: flushing disks");
+                return {};
+            }();
+            if (!devices_ok.ok()) return;
+            kvm = vm.save_kvm_state();
+            for (auto [name, device] : vm.stateful_devices())
+                device_state[name] = device->save_state();
+        },
+        kLoopTimeout);
+    if (!called.ok()) return Error(called.error()).context("snapshot");
+    VIREO_TRY(devices_ok);
+    if (!kvm.ok()) return Error(kvm.error()).context("snapshot: in-kernel devices");
+    VmKvmSnapshot kvm_state = *kvm;
 
     VIREO_ASSIGN_OR_RETURN(auto vcpus, vm.save_vcpu_states());
     nlohmann::json vcpu_json = nlohmann::json::array();
@@ -164,6 +165,16 @@ Result<SnapshotWriteResult> finish_snapshot(const std::string& dir, const nlohma
     m.memory_data_bytes = memory_bytes;
     for (const auto& slot : vm.ram().slots())
         m.regions.push_back({slot.gpa, slot.size, slot.file_offset});
+    // The disks were flushed while the VM was paused; they are not copied: restoring needs them
+    // as they were then.
+    std::vector<std::string> opened = vm.pci().disk_paths();  // "vhd dynamic PATH", ...
+    const auto& disks = vm.config().disks;
+    for (size_t i = 0; i < disks.size(); ++i) {
+        nlohmann::json details = {{"read_only", disks[i].read_only}, {"format", disks[i].format}};
+        if (!disks[i].serial.empty()) details["serial"] = disks[i].serial;
+        if (i < opened.size()) details["opened_as"] = opened[i];
+        m.disks.push_back({disks[i].path, std::move(details)});
+    }
     VIREO_TRY(snapshot::write_manifest(dir, m));
 
     SnapshotWriteResult r;

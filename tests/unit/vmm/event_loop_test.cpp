@@ -70,6 +70,47 @@ TEST(EventLoop, PostFromAnotherThread) {
     EXPECT_EQ(ran_on, std::this_thread::get_id());
 }
 
+TEST(EventLoop, CallRunsOnTheLoopThreadAndWaits) {
+    auto loop = EventLoop::create();
+    ASSERT_TRUE(loop.ok());
+    std::thread runner([&] { ASSERT_TRUE((*loop)->run().ok()); });
+    std::thread::id ran_on;
+    int value = 0;
+    auto s = (*loop)->call(
+        [&] {
+            ran_on = std::this_thread::get_id();
+            value = 42;
+        },
+        std::chrono::seconds(10));
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    EXPECT_EQ(value, 42);  // done by the time call() returns
+    EXPECT_EQ(ran_on, runner.get_id());
+    (*loop)->stop();
+    runner.join();
+}
+
+TEST(EventLoop, CallGivesUpOnALoopThatDoesNotRunAndNeverRunsLate) {
+    auto loop = EventLoop::create();
+    ASSERT_TRUE(loop.ok());
+    bool ran = false;
+    {
+        int on_stack = 0;
+        auto s = (*loop)->call(
+            [&] {
+                ran = true;
+                on_stack = 1;
+            },
+            std::chrono::milliseconds(20));
+        ASSERT_FALSE(s.ok());
+        EXPECT_NE(s.error().message().find("no answer"), std::string::npos) << s.error().message();
+        EXPECT_EQ(on_stack, 0);
+    }
+    // The loop runs the posted work later: the abandoned call must not touch the caller's stack.
+    (*loop)->post([&] { (*loop)->stop(); });
+    ASSERT_TRUE((*loop)->run().ok());
+    EXPECT_FALSE(ran);
+}
+
 TEST(EventLoop, TimerFiresAndCanBeDisarmed) {
     auto loop = std::move(EventLoop::create()).value();
     int fired = 0;

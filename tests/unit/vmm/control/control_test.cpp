@@ -43,6 +43,95 @@ TEST(ConfigJson, RoundTripsTheMachine) {
     EXPECT_EQ(back->api_socket, "/run/a.sock");
 }
 
+TEST(ConfigJson, RoundTripsTheVirtioDevices) {
+    VmConfig c;
+    c.kernel = "/k";
+    c.disks = {{"/images/a,b.vhd", false, "vhd", "SER1"}, {"/images/r.img", true, "auto", ""}};
+    c.nets = {{"tap0", "52:54:00:12:34:56"}, {"tap1", ""}};
+    c.console = {VirtioConsoleMode::kFile, "/tmp/hvc0"};
+    c.rng = true;
+    auto j = nlohmann::json::parse(to_json(c).dump());
+    auto back = vm_config_from_json(j);
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    ASSERT_EQ(back->disks.size(), 2u);
+    EXPECT_EQ(back->disks[0].path, "/images/a,b.vhd");  // a comma in a path survives
+    EXPECT_FALSE(back->disks[0].read_only);
+    EXPECT_EQ(back->disks[0].format, "vhd");
+    EXPECT_EQ(back->disks[0].serial, "SER1");
+    EXPECT_EQ(back->disks[1].path, "/images/r.img");
+    EXPECT_TRUE(back->disks[1].read_only);
+    EXPECT_EQ(back->disks[1].format, "auto");
+    ASSERT_EQ(back->nets.size(), 2u);
+    EXPECT_EQ(back->nets[0].tap, "tap0");
+    EXPECT_EQ(back->nets[0].mac, "52:54:00:12:34:56");
+    EXPECT_EQ(back->nets[1].tap, "tap1");
+    EXPECT_TRUE(back->nets[1].mac.empty());
+    EXPECT_EQ(back->console.mode, VirtioConsoleMode::kFile);
+    EXPECT_EQ(back->console.path, "/tmp/hvc0");
+    EXPECT_TRUE(back->rng);
+
+    // Where the console's output goes is the restoring host's choice.
+    VmConfig host;
+    host.console = {VirtioConsoleMode::kStdio, ""};
+    back = vm_config_from_json(j, host);
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_EQ(back->console.mode, VirtioConsoleMode::kStdio);
+    EXPECT_EQ(back->disks.size(), 2u);
+}
+
+TEST(ConfigJson, DevicesComeFromTheSnapshotOnly) {
+    VmConfig c;
+    c.kernel = "/k";
+    auto j = to_json(c);  // no virtio devices
+    for (auto edit :
+         std::vector<std::function<void(VmConfig&)>>{[](auto& h) {
+                                                         h.disks.push_back({"/d.img", false, "auto", ""});
+                                                     },
+                                                     [](auto& h) {
+                                                         h.nets.push_back({"tap0", ""});
+                                                     },
+                                                     [](auto& h) { h.rng = true; },
+                                                     [](auto& h) {
+                                                         h.console = {VirtioConsoleMode::kStdio, ""};
+                                                     }}) {
+        VmConfig host;
+        edit(host);
+        auto r = vm_config_from_json(j, host);
+        ASSERT_FALSE(r.ok());
+        EXPECT_NE(r.error().message().find("snapshot"), std::string::npos) << r.error().message();
+    }
+    // A manifest written before devices were recorded describes a VM without them.
+    j.erase("disks");
+    j.erase("nets");
+    j.erase("console");
+    j.erase("rng");
+    auto old = vm_config_from_json(j);
+    ASSERT_TRUE(old.ok()) << old.error().message();
+    EXPECT_TRUE(old->disks.empty());
+    EXPECT_EQ(old->console.mode, VirtioConsoleMode::kNone);
+}
+
+TEST(ConfigJson, RefusesBrokenDevices) {
+    VmConfig c;
+    c.kernel = "/k";
+    c.disks = {{"/d.img", false, "raw", ""}};
+    c.nets = {{"tap0", ""}};
+    auto j = to_json(c);
+    for (auto edit : std::vector<std::function<void(nlohmann::json&)>>{
+             [](auto& x) { x["disks"] = "a"; }, [](auto& x) { x["disks"][0] = "/d.img"; },
+             [](auto& x) { x["disks"][0]["path"] = ""; }, [](auto& x) { x["disks"][0].erase("path"); },
+             [](auto& x) { x["disks"][0]["format"] = "qcow2"; },
+             [](auto& x) { x["disks"][0]["read_only"] = "no"; },
+             [](auto& x) { x["disks"][0]["serial"] = std::string(21, 'x'); },
+             [](auto& x) { x["disks"][0]["serial"] = "a\nb"; }, [](auto& x) { x["nets"] = {1}; },
+             [](auto& x) { x["nets"][0]["tap"] = ""; }, [](auto& x) { x["nets"][0]["mac"] = "zz"; },
+             [](auto& x) { x["rng"] = 1; }, [](auto& x) { x["console"] = "tty"; }}) {
+        auto broken = j;
+        edit(broken);
+        EXPECT_FALSE(vm_config_from_json(broken).ok()) << broken.dump();
+    }
+}
+
 TEST(ConfigJson, RefusesBrokenConfigs) {
     VmConfig c;
     c.kernel = "/k";
