@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "support/nbd_client.hpp"
 #include "support/process.hpp"
@@ -127,6 +128,47 @@ TEST_F(NbdInteropTest, QemuImgReadsOverTcpAndConvertsBitExact) {
     auto r = run_process({"qemu-img", "info", wrong});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.output.find("no export named 'other'"), std::string::npos) << r.output;
+    stop_server();
+}
+
+// The listening sockets on `port` in /proc/net/tcp and tcp6, as "ADDR" in the kernel's hex.
+std::vector<std::string> listeners_on(uint16_t port) {
+    std::vector<std::string> out;
+    char hex_port[8];
+    std::snprintf(hex_port, sizeof hex_port, "%04X", port);
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state;
+            fields >> slot >> local >> remote >> state;
+            size_t colon = local.rfind(':');
+            if (state == "0A" && colon != std::string::npos && local.substr(colon + 1) == hex_port)
+                out.push_back(local.substr(0, colon));
+        }
+    }
+    return out;
+}
+
+TEST_F(NbdInteropTest, ServesOnLoopbackByDefault) {
+    std::string image = path("disk.raw");
+    expect_ok(run_process({"qemu-img", "create", "-f", "raw", image, "4M"}), "create");
+    if (!listeners_on(10809).empty()) GTEST_SKIP() << "TCP port 10809 is in use on this host";
+    ASSERT_TRUE(m_server.start({vireo_binary(), "img", "serve", "--nbd", image}))
+        << "server did not start: " << m_server.first_line();
+    EXPECT_TRUE(
+        std::regex_match(m_server.first_line(),
+                         std::regex(R"(^Listening on 127\.0\.0\.1:10809 \(nbd://127\.0\.0\.1:10809/?\)$)")))
+        << m_server.first_line();
+    // Bound to 127.0.0.1 only (7F000001 in the kernel's little-endian hex), not to every address.
+    auto listeners = listeners_on(10809);
+    ASSERT_EQ(listeners.size(), 1u);
+    EXPECT_EQ(listeners[0], "0100007F");
+    auto info = run_process({"qemu-img", "info", "--output=json", "nbd://127.0.0.1:10809"});
+    expect_ok(info, "qemu-img info");
+    EXPECT_NE(info.output.find("\"virtual-size\": 4194304"), std::string::npos) << info.output;
     stop_server();
 }
 
