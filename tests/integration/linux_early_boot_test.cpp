@@ -65,6 +65,16 @@ void expect_early_boot(const std::string& kernel, bool pvh, uint64_t memory_mib,
         EXPECT_NE(log.find(fmt::format("\nsmpboot: Allowing {} CPUs, 0 hotplug CPUs\n", cpus)),
                   std::string::npos)
             << r.describe();
+        // By then the kernel has listed our ACPI tables: each one once.
+        for (const char* table : {"XSDT", "FACP", "DSDT", "FACS", "APIC", "MCFG"}) {
+            std::string line = std::string("\nACPI: ") + table + " 0x";
+            size_t first = log.find(line);
+            EXPECT_NE(first, std::string::npos) << table << "\n" << r.describe();
+            if (first != std::string::npos) {
+                EXPECT_EQ(log.find(line, first + 1), std::string::npos) << table << " listed twice\n"
+                                                                        << r.describe();
+            }
+        }
     }
     if (high) {
         size_t nd = log.find(node_data);

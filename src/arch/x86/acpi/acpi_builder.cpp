@@ -88,9 +88,12 @@ Status validate(const AcpiConfig& c) {
 std::vector<uint8_t> build_fadt(const AcpiConfig& c, uint64_t facs, uint64_t dsdt) {
     std::vector<uint8_t> table(sizeof(Fadt));
     Fadt* f = at<Fadt>(table);
+    // One FACS pointer, not both: ACPI 5.0 §5.2.9 wants FIRMWARE_CTRL zero when X_FIRMWARE_CTRL
+    // is set, and an OS that reads both (ACPICA) installs the FACS twice. The 32-bit field, as
+    // QEMU fills it, is the one every OS reads; the tables are below 4 GiB.
     f->firmware_ctrl = static_cast<uint32_t>(facs);
+    f->x_firmware_ctrl = 0;
     f->dsdt = static_cast<uint32_t>(dsdt);
-    f->x_firmware_ctrl = facs;
     f->x_dsdt = dsdt;
     f->sci_int = c.sci_irq;
     // SMI_CMD 0: no transition to ACPI mode needed; SCI_EN is always set (§5.2.9).

@@ -137,7 +137,7 @@ TEST(AcpiTables, Fadt) {
     EXPECT_EQ(f.dsdt, t.find("DSDT")->address);
     EXPECT_EQ(f.x_dsdt, t.find("DSDT")->address);
     EXPECT_EQ(f.firmware_ctrl, t.find("FACS")->address);
-    EXPECT_EQ(f.x_firmware_ctrl, t.find("FACS")->address);
+    EXPECT_EQ(f.x_firmware_ctrl, 0u) << "one FACS pointer: an OS reading both installs the FACS twice";
     EXPECT_EQ(f.sci_int, 9);
     EXPECT_EQ(f.smi_cmd, 0u);
     EXPECT_EQ(f.pm1a_evt_blk, 0x600u);
