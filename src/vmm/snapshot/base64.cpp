@@ -59,6 +59,9 @@ Result<std::vector<uint8_t>> base64_decode(std::string_view text) {
                 return make_error("base64: invalid character at offset {}", i + static_cast<size_t>(k));
             v = v << 6 | static_cast<uint32_t>(d);
         }
+        // The bits the padding leaves over must be zero (RFC 4648 §3.5): one encoding per value.
+        if ((pad == 1 && (v & 0xFF) != 0) || (pad == 2 && (v & 0xFFFF) != 0))
+            return make_error("base64: non-zero bits before the padding at offset {}", i);
         out.push_back(static_cast<uint8_t>(v >> 16));
         if (pad < 2) out.push_back(static_cast<uint8_t>(v >> 8));
         if (pad < 1) out.push_back(static_cast<uint8_t>(v));

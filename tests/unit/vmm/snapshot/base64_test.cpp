@@ -41,6 +41,10 @@ TEST(Base64, RefusesMalformedInput) {
     EXPECT_FALSE(base64_decode("Zm=v").ok());
     EXPECT_FALSE(base64_decode("Z===").ok());
     EXPECT_FALSE(base64_decode("Zg==Zm9v").ok());
+    // Bits the padding leaves over must be zero, so every value has one encoding.
+    EXPECT_FALSE(base64_decode("5vm=").ok());
+    EXPECT_FALSE(base64_decode("Zh==").ok());
+    EXPECT_TRUE(base64_decode("5vk=").ok());
 }
 
 }  // namespace
