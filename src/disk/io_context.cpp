@@ -5,10 +5,12 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
+#include <thread>
 
 #include "base/log.hpp"
 
@@ -34,11 +36,28 @@ Result<std::unique_ptr<IoContext>> IoContext::create(unsigned entries, bool allo
     if (ctx->m_event_fd < 0) return os_error("io: eventfd");
 
     auto ring = std::make_unique<io_uring>();
-    // Cooperative task running (Linux 5.19+): completions are posted when this thread next
-    // enters the kernel instead of interrupting it with an IPI, which otherwise restarts every
-    // poll/epoll wait once per completion burst. Older kernels reject the flag; retry without.
-    int r = io_uring_queue_init(std::max(entries, 8u), ring.get(), IORING_SETUP_COOP_TASKRUN);
-    if (r == -EINVAL) r = io_uring_queue_init(std::max(entries, 8u), ring.get(), 0);
+    unsigned size = std::max(entries, 8u);
+    // Deferred task running (Linux 6.1+, single issuer): completions are posted only when the
+    // owner asks for them (poll() does), in one batch, with no task work interrupting it. The
+    // ring starts disabled so that its single issuer is the thread that first submits, not the
+    // one that created it (the NBD server builds its context before starting its thread).
+    // Cooperative task running (5.19+): completions are posted when this thread next enters the
+    // kernel instead of interrupting it with an IPI. Older kernels reject the flags; step down.
+    const unsigned kFlags[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+            IORING_SETUP_R_DISABLED,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int r = -EINVAL;
+    for (unsigned flags : kFlags) {
+        r = io_uring_queue_init(size, ring.get(), flags);
+        if (r != -EINVAL) {
+            ctx->m_defer_taskrun = r == 0 && (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+            ctx->m_disabled = r == 0 && (flags & IORING_SETUP_R_DISABLED) != 0;
+            break;
+        }
+    }
     if (r < 0) {
         if (!allow_fallback) return os_error("io: io_uring_queue_init", -r);
         log::get("disk").info("io_uring unavailable ({}); using synchronous I/O", std::strerror(-r));
@@ -136,6 +155,8 @@ void IoContext::fallocate(int fd, int mode, uint64_t offset, uint64_t length, Ca
 
 void IoContext::defer(std::function<void()> fn) {
     m_deferred.push_back(std::move(fn));
+    // Work deferred from a completion callback runs before this poll() returns: no wake-up.
+    if (m_poll_depth > 0) return;
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(m_event_fd, &one, sizeof one);  // wake an epoll owner
 }
@@ -238,8 +259,25 @@ void IoContext::complete(Op* op, int64_t result) {
     if (cb) cb(result);
 }
 
+Status IoContext::enable() {
+    // The first kernel entry makes this thread the ring's single issuer (see create()).
+    if (!m_disabled) return {};
+    // The raw call: liburing 2.3 declares io_uring_enable_rings() but does not export it.
+    if (::syscall(__NR_io_uring_register, m_ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0)
+        return os_error("io: enabling the io_uring ring");
+    m_disabled = false;
+    m_owner = std::this_thread::get_id();
+    return {};
+}
+
+bool IoContext::owns_completions() const {
+    return m_defer_taskrun && !m_disabled && m_owner == std::this_thread::get_id();
+}
+
 Status IoContext::submit() {
     if (m_ring == nullptr) return {};
+    if (io_uring_sq_ready(m_ring) == 0) return {};
+    VIREO_TRY(enable());
     for (;;) {
         int r = io_uring_submit(m_ring);
         if (r >= 0) return {};
@@ -249,52 +287,66 @@ Status IoContext::submit() {
     }
 }
 
+void IoContext::reap(std::vector<std::pair<Op*, int64_t>>& finished) {
+    io_uring_cqe* cqe = nullptr;
+    while (io_uring_peek_cqe(m_ring, &cqe) == 0 && cqe != nullptr) {
+        Op* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
+        int res = cqe->res;
+        io_uring_cqe_seen(m_ring, cqe);
+        --m_kernel_in_flight;
+        if (op->kind == Op::Kind::kRead || op->kind == Op::Kind::kWrite) {
+            if (res == -EAGAIN || res == -EINTR) {
+                m_overflow.push_back(op);
+                continue;
+            }
+            if (res < 0) {
+                finished.emplace_back(op, res);
+                continue;
+            }
+            if (res == 0) {  // end of file (read) or no progress (write)
+                finished.emplace_back(op, op->kind == Op::Kind::kRead ? op->done : -EIO);
+                continue;
+            }
+            op->done += res;
+            size_t left = static_cast<size_t>(res);
+            while (left > 0 && op->first < op->iov.size()) {
+                size_t take = std::min(left, op->iov[op->first].iov_len);
+                op->iov[op->first].iov_base = static_cast<uint8_t*>(op->iov[op->first].iov_base) + take;
+                op->iov[op->first].iov_len -= take;
+                left -= take;
+                if (op->iov[op->first].iov_len == 0) ++op->first;
+            }
+            while (op->first < op->iov.size() && op->iov[op->first].iov_len == 0)
+                ++op->first;
+            if (op->first < op->iov.size()) {
+                m_overflow.push_back(op);  // short transfer: continue with the rest
+            } else {
+                finished.emplace_back(op, op->done);
+            }
+        } else {
+            finished.emplace_back(op, res);
+        }
+    }
+}
+
 size_t IoContext::poll() {
     uint64_t counter;
     [[maybe_unused]] ssize_t n = ::read(m_event_fd, &counter, sizeof counter);
 
-    // Collect first, then run callbacks: a callback may queue new operations.
-    std::vector<std::pair<Op*, int64_t>> finished;
+    // Collect first, then run callbacks: a callback may queue new operations. The list's
+    // storage is reused from one poll to the next (a nested poll() gets a fresh one).
+    std::vector<std::pair<Op*, int64_t>> finished = std::move(m_finished_spare);
+    finished.clear();
     if (m_ring != nullptr) {
-        io_uring_cqe* cqe = nullptr;
-        while (io_uring_peek_cqe(m_ring, &cqe) == 0 && cqe != nullptr) {
-            Op* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
-            int res = cqe->res;
-            io_uring_cqe_seen(m_ring, cqe);
-            --m_kernel_in_flight;
-            if (op->kind == Op::Kind::kRead || op->kind == Op::Kind::kWrite) {
-                if (res == -EAGAIN || res == -EINTR) {
-                    m_overflow.push_back(op);
-                    continue;
-                }
-                if (res < 0) {
-                    finished.emplace_back(op, res);
-                    continue;
-                }
-                if (res == 0) {  // end of file (read) or no progress (write)
-                    finished.emplace_back(op, op->kind == Op::Kind::kRead ? op->done : -EIO);
-                    continue;
-                }
-                op->done += res;
-                size_t left = static_cast<size_t>(res);
-                while (left > 0 && op->first < op->iov.size()) {
-                    size_t take = std::min(left, op->iov[op->first].iov_len);
-                    op->iov[op->first].iov_base = static_cast<uint8_t*>(op->iov[op->first].iov_base) + take;
-                    op->iov[op->first].iov_len -= take;
-                    left -= take;
-                    if (op->iov[op->first].iov_len == 0) ++op->first;
-                }
-                while (op->first < op->iov.size() && op->iov[op->first].iov_len == 0)
-                    ++op->first;
-                if (op->first < op->iov.size()) {
-                    m_overflow.push_back(op);  // short transfer: continue with the rest
-                } else {
-                    finished.emplace_back(op, op->done);
-                }
-            } else {
-                finished.emplace_back(op, res);
-            }
+        // Completions wait in the kernel until asked for. One request posts a bounded number
+        // (20 since Linux 6.13); posting them signals the eventfd again, so the rest come with
+        // the owner's next wake-up.
+        if (owns_completions() && m_kernel_in_flight > 0) {
+            int r = io_uring_get_events(m_ring);
+            if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+                log::get("disk").error("io: io_uring_get_events: {}", std::strerror(-r));
         }
+        reap(finished);
         // Refill the ring from operations that waited for a slot.
         while (!m_overflow.empty() && prepare(m_overflow.front()))
             m_overflow.pop_front();
@@ -303,10 +355,11 @@ size_t IoContext::poll() {
         finished.push_back(m_sync_done.front());
         m_sync_done.pop_front();
     }
+    ++m_poll_depth;
     for (auto& [op, result] : finished)
         complete(op, result);
-
     size_t ran = finished.size();
+
     // Deferred work queued by the callbacks above runs too, but not work it defers in turn.
     size_t deferred = m_deferred.size();
     for (size_t i = 0; i < deferred; ++i) {
@@ -315,6 +368,9 @@ size_t IoContext::poll() {
         fn();
         ++ran;
     }
+    --m_poll_depth;
+    finished.clear();
+    m_finished_spare = std::move(finished);
     if (!m_deferred.empty()) {
         uint64_t one = 1;
         [[maybe_unused]] ssize_t w = ::write(m_event_fd, &one, sizeof one);
@@ -329,6 +385,10 @@ Result<size_t> IoContext::wait(int timeout_ms) {
     size_t ran = poll();
     if (ran > 0) return ran;
     if (m_in_flight == 0 && m_deferred.empty()) return size_t{0};
+    // Only the ring's issuer can ask for deferred completions; anyone else would sleep forever.
+    if (m_defer_taskrun && !m_disabled && !owns_completions() && m_kernel_in_flight > 0)
+        return make_error("io: {} operations in flight on a ring owned by another thread",
+                          m_kernel_in_flight);
     pollfd pfd{m_event_fd, POLLIN, 0};
     for (;;) {
         int r = ::poll(&pfd, 1, timeout_ms);

@@ -1,9 +1,12 @@
 // IoContext: one thread's asynchronous file I/O engine (io_uring through liburing), with a
 // synchronous fallback where io_uring is unavailable.
 //
-// One IoContext belongs to one thread: every call, and every callback, happens on it. Block
-// backends queue host-file operations here; the owner pushes them to the kernel with submit()
-// and reaps completions with poll()/wait(), or from an epoll loop watching event_fd().
+// One IoContext belongs to one thread: every call, and every callback, happens on it. It may be
+// created on another thread: where the kernel allows, the ring runs deferred task work for a
+// single issuer (completions are posted only when poll() asks for them), and it binds to the
+// thread that first submits. Block backends queue host-file operations here; the owner pushes
+// them to the kernel with submit() and reaps completions with poll()/wait(), or from an epoll
+// loop watching event_fd().
 #pragma once
 
 #include <sys/uio.h>
@@ -13,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "base/result.hpp"
@@ -71,9 +75,18 @@ class IoContext {
     bool prepare(Op* op);  // false when the ring has no free slot
     void complete(Op* op, int64_t result);
     void run_sync(Op* op);
+    // Moves completed operations to `finished`, and short or retried ones back to m_overflow.
+    void reap(std::vector<std::pair<Op*, int64_t>>& finished);
+    Status enable();  // enables a ring created disabled, on the first kernel entry
+    // A deferred-task-run ring whose completions this thread may ask for (its issuer).
+    bool owns_completions() const;
 
     io_uring* m_ring = nullptr;
     int m_event_fd = -1;
+    bool m_defer_taskrun = false;     // IORING_SETUP_DEFER_TASKRUN: completions posted on request
+    bool m_disabled = false;          // created with IORING_SETUP_R_DISABLED and not yet enabled
+    std::thread::id m_owner;          // the thread that enabled the ring: its single issuer
+    int m_poll_depth = 0;             // poll() is running callbacks and deferred work
     size_t m_in_flight = 0;           // queued and not yet completed (callback not yet run)
     unsigned m_kernel_in_flight = 0;  // submitted to the ring, completion not yet reaped
     unsigned m_ring_capacity = 0;
@@ -81,7 +94,8 @@ class IoContext {
     std::vector<Op*> m_free_ops;
     std::deque<Op*> m_overflow;  // ops waiting for a free submission slot
     std::deque<std::function<void()>> m_deferred;
-    std::deque<std::pair<Op*, int64_t>> m_sync_done;  // fallback mode completions
+    std::deque<std::pair<Op*, int64_t>> m_sync_done;        // fallback mode completions
+    std::vector<std::pair<Op*, int64_t>> m_finished_spare;  // poll()'s list, kept for its capacity
 };
 
 }  // namespace vireo::disk

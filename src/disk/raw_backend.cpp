@@ -167,14 +167,17 @@ void RawBackend::submit(IoContext& ctx, IoRequest& req) {
                 fail(std::move(s).error());
                 return;
             }
-            auto done = [this, r, length, is_read](int64_t result) {
+            // Two pointers fit std::function's inline storage: no allocation per request.
+            auto done = [this, r](int64_t result) {
+                const bool read = r->op == IoOp::kRead;
+                const uint64_t expected = iov_length(r->iov);
                 if (result < 0) {
                     r->complete(*r, os_error(fmt::format("raw {}: {} at offset {}", m_path,
-                                                         is_read ? "read" : "write", r->offset),
+                                                         read ? "read" : "write", r->offset),
                                              static_cast<int>(-result)));
-                } else if (static_cast<uint64_t>(result) != length) {
+                } else if (static_cast<uint64_t>(result) != expected) {
                     r->complete(*r, make_error("raw {}: short {} at offset {} ({} of {} bytes)", m_path,
-                                               is_read ? "read" : "write", r->offset, result, length));
+                                               read ? "read" : "write", r->offset, result, expected));
                 } else {
                     r->complete(*r, Status{});
                 }

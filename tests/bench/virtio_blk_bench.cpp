@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
     // One request slot per queue-depth entry: header, data (page aligned), status.
     struct Slot {
         uint64_t hdr, data, status;
+        std::vector<testing::VirtioTestDriver::Buffer> read_chain, write_chain;  // built once
     };
     std::vector<Slot> slot(qd);
     for (auto& s : slot) {
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
         s.hdr = mem.alloc(16, 16);
         s.status = mem.alloc(1, 1);
         mem.fill(s.data, 0xA5, bs);
+        s.read_chain = {{s.hdr, 16, false}, {s.data, bs, true}, {s.status, 1, true}};
+        s.write_chain = {{s.hdr, 16, false}, {s.data, bs, false}, {s.status, 1, true}};
     }
     std::vector<uint32_t> slot_of_head(65536, 0);
     uint64_t rng = 0x9E3779B97F4A7C15ull ^
@@ -135,8 +138,7 @@ int main(int argc, char** argv) {
         mem.write<uint32_t>(slot[i].hdr + 4, 0);
         mem.write<uint64_t>(slot[i].hdr + 8, sector);
         mem.write<uint8_t>(slot[i].status, 0xFF);
-        uint16_t head =
-            drv.post(0, {{slot[i].hdr, 16, false}, {slot[i].data, bs, !write}, {slot[i].status, 1, true}});
+        uint16_t head = drv.post(0, write ? slot[i].write_chain : slot[i].read_chain);
         slot_of_head[head] = i;
     };
 

@@ -233,8 +233,13 @@ uint16_t VirtioTestDriver::post(uint16_t q, const std::vector<Buffer>& buffers, 
         used_descs.push_back(head);
         queue.indirect[head] = table;
     } else {
-        std::vector<uint16_t> ids;
-        for (size_t i = 0; i < buffers.size(); ++i)
+        // Built in place: the head's list keeps its storage from earlier chains, so a driver
+        // reposting in a loop (the virtio-blk bench) does not allocate per request.
+        head = alloc_desc(queue);
+        std::vector<uint16_t>& ids = queue.chains[head];
+        ids.clear();
+        ids.push_back(head);
+        for (size_t i = 1; i < buffers.size(); ++i)
             ids.push_back(alloc_desc(queue));
         for (size_t i = 0; i < buffers.size(); ++i) {
             const Buffer& b = buffers[i];
@@ -242,8 +247,8 @@ uint16_t VirtioTestDriver::post(uint16_t q, const std::vector<Buffer>& buffers, 
                                                    (i + 1 < buffers.size() ? kDescFlagNext : 0));
             write_desc(q, ids[i], b.gpa, b.len, flags, i + 1 < buffers.size() ? ids[i + 1] : 0);
         }
-        head = ids[0];
-        used_descs = ids;
+        publish(q, head);
+        return head;
     }
     queue.chains[head] = used_descs;
     publish(q, head);

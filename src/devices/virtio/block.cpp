@@ -12,6 +12,13 @@
 
 namespace vireo::devices::virtio {
 
+namespace {
+// Requests of one notification submitted to the kernel one by one before the rest go together
+// (see queue_notify). Measured on 4 KiB random I/O at depth 32: 4 and 8 read as fast as one by
+// one; 8 kept writes as fast where 4 lost some.
+constexpr unsigned kEagerSubmissions = 8;
+}  // namespace
+
 struct VirtioBlock::Request {
     DescriptorChain chain;
     uint32_t generation = 0;
@@ -104,7 +111,10 @@ void VirtioBlock::queue_notify(uint16_t queue) {
     if (queue != 0) return;
     Virtqueue& q = m_transport->queue(0);
     bool used = false;
-    bool submitted = false;
+    unsigned started = 0;  // requests handed to the backend
+    auto submit = [this] {
+        if (auto s = m_io.submit(); !s.ok()) log::get("virtio").error("{}: {}", name(), s.error().message());
+    };
     for (;;) {
         for (;;) {
             Request* r = take_request();
@@ -127,15 +137,20 @@ void VirtioBlock::queue_notify(uint16_t queue) {
             r->generation = m_generation;
             if (start(r)) {
                 used = true;
-            } else {
-                submitted = true;
+                continue;
             }
+            // The first requests of a notification go to the kernel one by one as they are
+            // parsed, the rest together at the end. io_uring plugs a multi-entry submission
+            // and the block layer dispatches none of it until all of it is prepared: with the
+            // whole ring in one submission, the first request of a 20-request burst waited for
+            // the other 19 and the disk ran shallower than the guest's queue. Submitting every
+            // request alone costs one io_uring_enter (and a host disk kick) each, which lost
+            // random writes on a busy host (docs/BENCHMARKS.md, virtio-blk).
+            if (++started <= kEagerSubmissions) submit();
         }
         if (!q.enable_notification()) break;
     }
-    if (submitted) {
-        if (auto s = m_io.submit(); !s.ok()) log::get("virtio").error("{}: {}", name(), s.error().message());
-    }
+    if (started > kEagerSubmissions) submit();
     if (used) m_transport->notify_used(0);
 }
 

@@ -1,7 +1,8 @@
 // VirtioBlock: the block device (virtio 1.2 §5.2) on a disk::BlockBackend. Requests are parsed
 // and checked on the I/O thread and handed to the backend asynchronously through the
-// IoContext, with the guest's buffers as the I/O vectors (no copy); completions publish the
-// status and the used entry, with one interrupt per batch of completions.
+// IoContext, with the guest's buffers as the I/O vectors (no copy), the first few of each
+// notification pushed to the kernel as soon as they are parsed; completions publish the status
+// and the used entry, with one interrupt per batch of completions.
 #pragma once
 
 #include <array>
