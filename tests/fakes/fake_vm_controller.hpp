@@ -56,7 +56,8 @@ class FakeVmController final : public vmm::api::VmController {
         c.vcpus.push_back({0, {{"io", 10}, {"mmio", 2}, {"hlt", 1}}});
         c.vcpus.push_back({1, {{"io", 3}}});
         c.devices.push_back({"serial", 120, 120, 0});
-        c.devices.push_back({"virtio-blk0", 4096, 8, 1});
+        // Device-specific counters come along; the three common ones are the struct's own.
+        c.devices.push_back({"virtio-blk0", 4096, 8, 1, {{"write_requests", 3}, {"bytes", 999}}});
         c.rss_bytes = 5 << 20;
         return c;
     }

@@ -51,6 +51,8 @@ TEST_F(ApiRouterTest, CountersShape) {
     EXPECT_EQ(j["devices"]["virtio-blk0"]["bytes"], 4096);
     EXPECT_EQ(j["devices"]["virtio-blk0"]["requests"], 8);
     EXPECT_EQ(j["devices"]["virtio-blk0"]["errors"], 1);
+    EXPECT_EQ(j["devices"]["virtio-blk0"]["write_requests"], 3);
+    EXPECT_EQ(j["devices"]["serial"].size(), 3u);  // no details: bytes, requests, errors
     EXPECT_EQ(j["rss_bytes"], 5 << 20);
 }
 
