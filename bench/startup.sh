@@ -6,11 +6,13 @@
 # touched) and the Vireo/QEMU ratios. Targets: time <= 1/4 of QEMU's, overhead <= 1/8.
 #
 # Beside them it runs bench/kvm_floor.c, the bare KVM calls any such VMM makes (VM, irqchip,
-# PIT, memory slot, vCPU, one run, close): the kernel's share, which neither VMM can avoid. Where
+# PIT, memory slot, vCPU, one run, close), with the VM's destruction handed to a child process as
+# vireo-vmm does: the kernel's share of the critical path, which neither VMM can avoid. Where
 # KVM's own setup and teardown are slow (nested or software-emulated KVM, where each SRCU grace
-# period KVM waits for, such as those of a memory slot change or of leaving PIT tick reinjection,
-# costs milliseconds), the floor dominates both times; the time each VMM spends above it is
-# reported too.
+# period KVM waits for, such as those of a memory slot change or of leaving PIT tick
+# reinjection, costs milliseconds), they dominate a VMM that waits for them; the time each VMM
+# spends above the floor is reported too. The wall time ends when the VMM process has exited
+# (the caller's wait returns), as a shell or a manager sees it.
 #
 # usage: bench/startup.sh [N]     (N defaults to 30; BUILD_DIR defaults to build)
 set -euo pipefail

@@ -26,6 +26,12 @@ int xioctl(int fd, unsigned long request, Args... args) {
 
 }  // namespace
 
+bool host_has_avic(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    char c = 0;
+    return fd && ::read(fd.get(), &c, 1) == 1 && (c == 'Y' || c == 'y' || c == '1');
+}
+
 Result<System> System::open(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {

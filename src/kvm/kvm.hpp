@@ -46,6 +46,10 @@ class System {
     UniqueFd m_fd;
 };
 
+// Whether AMD's AVIC (posted interrupts) is enabled in kvm_amd: reads the module parameter at
+// `path` ("Y"/"1"); false on Intel hosts, where it does not exist.
+bool host_has_avic(const std::string& path = "/sys/module/kvm_amd/parameters/avic");
+
 class Vm {
   public:
     Vm(UniqueFd fd, size_t vcpu_mmap_size) : m_fd(std::move(fd)), m_vcpu_mmap_size(vcpu_mmap_size) {}

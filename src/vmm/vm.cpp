@@ -143,12 +143,17 @@ Status Vm::build_kvm() {
     VIREO_TRY(m_kvm->create_irqchip());
     // The PIT's speaker port reads as a dummy (KVM_PIT_SPEAKER_DUMMY), as Linux probes it.
     VIREO_TRY(m_kvm->create_pit2(KVM_PIT_SPEAKER_DUMMY));
-    // Missed PIT ticks are dropped, not reinjected (QEMU's lost_tick_policy=discard). Guests keep
-    // time with the TSC, kvmclock or the LAPIC timer, not by counting PIT ticks; reinjection makes
-    // KVM inhibit AMD's AVIC (APICV_INHIBIT_REASON_PIT_REINJ); and leaving that mode waits out two
-    // SRCU grace periods, which KVM would otherwise pay when it tears the VM down, on the exit
-    // path (bench/startup.sh). Done here, right after the PIT is made, they are usually short.
-    if (m_kvm->check_extension(KVM_CAP_REINJECT_CONTROL) > 0) VIREO_TRY(m_kvm->set_pit_reinject(false));
+    // Missed PIT ticks stay reinjected (KVM's default, QEMU's lost_tick_policy=delay, what
+    // Firecracker leaves) except where AMD's AVIC is on: KVM inhibits AVIC while the PIT
+    // reinjects (APICV_INHIBIT_REASON_PIT_REINJ), and guests keep time with the TSC, kvmclock or
+    // the LAPIC timer, not by counting PIT ticks, so there ticks are dropped (QEMU's
+    // lost_tick_policy=discard) to keep interrupts posted. Leaving reinjection waits out two IRQ
+    // SRCU grace periods back to back (milliseconds; tens of them on nested or emulated KVM):
+    // paid here only where it buys AVIC. Elsewhere KVM pays it when it destroys the VM, which
+    // vireo-vmm hands to a child process at exit (kvm/teardown.hpp), off the startup and exit
+    // paths (bench/startup.sh).
+    if (kvm::host_has_avic() && m_kvm->check_extension(KVM_CAP_REINJECT_CONTROL) > 0)
+        VIREO_TRY(m_kvm->set_pit_reinject(false));
     // Emulation failures then carry the instruction bytes (Linux 5.15+); older hosts work without.
     if (m_kvm->check_extension(KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0)
         (void)m_kvm->enable_cap(KVM_CAP_EXIT_ON_EMULATION_FAILURE, 1);

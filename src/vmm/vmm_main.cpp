@@ -1,6 +1,7 @@
 // The vireo-vmm process.
 #include "vmm/vmm_main.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -14,6 +15,7 @@
 #include "base/log.hpp"
 #include "base/uuid.hpp"
 #include "kvm/kvm.hpp"
+#include "kvm/teardown.hpp"
 #include "vmm/api/api_router.hpp"
 #include "vmm/api/api_server.hpp"
 #include "vmm/console.hpp"
@@ -35,7 +37,9 @@ void print_error(const std::string& message) {
     std::fprintf(stderr, "vireo-vmm: %s\n", message.c_str());
 }
 
-int run_checked(const VmConfig& host_config, const std::string& restore_dir) {
+// `teardown` receives a duplicate of the last VM's KVM file when the process is about to end, for
+// kvm::hand_off_teardown.
+int run_checked(const VmConfig& host_config, const std::string& restore_dir, UniqueFd& teardown) {
     auto& log = log::get("vmm");
     // Signals that end the VM arrive through the loop; vCPU threads inherit the mask.
     sigset_t stop_signals;
@@ -178,16 +182,21 @@ int run_checked(const VmConfig& host_config, const std::string& restore_dir) {
         }
         (*vm)->shutdown();
         current = nullptr;
+        if (stop.reason == StopReason::kNone) stop = user_stop;
+        bool restart = stop.reason == StopReason::kReset &&
+                       (config.on_reboot == RebootAction::kRestart || control.take_reboot_request());
+        // The last VM of the process: keep its KVM file for the hand-off once everything else
+        // is closed. A VM that restarts is torn down here, as the next one is built in its place.
+        if (!restart) teardown.reset(::fcntl((*vm)->kvm_vm().fd(), F_DUPFD_CLOEXEC, 0));
         vm->reset();
         log.debug("VM torn down");
-        if (stop.reason == StopReason::kNone) stop = user_stop;
 
         switch (stop.reason) {
             case StopReason::kPowerOff:
                 log.info("{}", stop.message);
                 return 0;
             case StopReason::kReset:
-                if (config.on_reboot == RebootAction::kRestart || control.take_reboot_request()) {
+                if (restart) {
                     log.info("{}: restarting (boot {})", stop.message, boot + 1);
                     continue;
                 }
@@ -216,8 +225,14 @@ int run_vmm(const VmConfig& config, const std::string& restore_dir) {
         print_error(s.error().message());
         return 1;
     }
-    int status = run_checked(config, restore_dir);
+    UniqueFd teardown;
+    int status = run_checked(config, restore_dir, teardown);
     restore_terminal();
+    if (teardown) {
+        // Everything else is closed by now; KVM's own cleanup of the VM runs beside our exit.
+        if (auto s = kvm::hand_off_teardown(std::move(teardown)); !s.ok())
+            log::get("vmm").debug("VM teardown stays in this process: {}", s.error().message());
+    }
     return status;
 }
 

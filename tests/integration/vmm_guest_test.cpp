@@ -5,11 +5,14 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iterator>
@@ -156,6 +159,27 @@ TEST(VmmGuests, ResetsEndTheVmWithStatusZero) {
         EXPECT_NE(r.out.find(std::string("exit: ") + how), std::string::npos) << r.describe();
         EXPECT_NE(r.err.find("exiting (--on-reboot exit)"), std::string::npos) << r.describe();
     }
+}
+
+// KVM's teardown of the VM (SRCU grace periods: milliseconds) is handed to a child process at
+// exit (kvm/teardown.hpp): it is there, named, holds none of the VMM's output, and exits cleanly.
+TEST(VmmGuests, KvmTeardownRunsInAChildAfterTheVmmExits) {
+    REQUIRE_KVM_AND_GUESTS();
+    // Orphans of our children come to this process, so the teardown child can be waited for.
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+    ProcessResult r = vmm("pvh32.elf", "quiet exit=triple", {"--serial", "none"});
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    ASSERT_EQ(r.exit_code, 0) << r.describe();  // run_process read the output to end-of-file
+    siginfo_t info{};
+    ASSERT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT), 0)
+        << "no teardown child: " << std::strerror(errno);
+    std::ifstream comm(fmt::format("/proc/{}/comm", info.si_pid));
+    std::string name;
+    std::getline(comm, name);
+    EXPECT_EQ(name, "vireo-teardown");
+    int status = 0;
+    ASSERT_EQ(::waitpid(info.si_pid, &status, 0), info.si_pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
 TEST(VmmGuests, OnRebootRestartBootsAgain) {
