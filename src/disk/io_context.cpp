@@ -332,20 +332,23 @@ void IoContext::reap(std::vector<std::pair<Op*, int64_t>>& finished) {
 size_t IoContext::poll() {
     uint64_t counter;
     [[maybe_unused]] ssize_t n = ::read(m_event_fd, &counter, sizeof counter);
+    // Completions wait in the kernel until asked for. One request posts a bounded number (20
+    // since Linux 6.13); posting them signals the eventfd again, so the rest come with the
+    // owner's next wake-up.
+    if (m_ring != nullptr && owns_completions() && m_kernel_in_flight > 0) {
+        int r = io_uring_get_events(m_ring);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+            log::get("disk").error("io: io_uring_get_events: {}", std::strerror(-r));
+    }
+    return run_completed();
+}
 
+size_t IoContext::run_completed() {
     // Collect first, then run callbacks: a callback may queue new operations. The list's
     // storage is reused from one poll to the next (a nested poll() gets a fresh one).
     std::vector<std::pair<Op*, int64_t>> finished = std::move(m_finished_spare);
     finished.clear();
     if (m_ring != nullptr) {
-        // Completions wait in the kernel until asked for. One request posts a bounded number
-        // (20 since Linux 6.13); posting them signals the eventfd again, so the rest come with
-        // the owner's next wake-up.
-        if (owns_completions() && m_kernel_in_flight > 0) {
-            int r = io_uring_get_events(m_ring);
-            if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-                log::get("disk").error("io: io_uring_get_events: {}", std::strerror(-r));
-        }
         reap(finished);
         // Refill the ring from operations that waited for a slot.
         while (!m_overflow.empty() && prepare(m_overflow.front()))
@@ -381,6 +384,34 @@ size_t IoContext::poll() {
 }
 
 Result<size_t> IoContext::wait(int timeout_ms) {
+    // Waiting in the ring itself: one io_uring_enter submits what is queued, runs the deferred
+    // task work, posts the completions and sleeps until there is one, where poll() and a
+    // poll(2) on the eventfd take up to five system calls per wake-up (a queue-depth-1 workload
+    // makes one wake-up per request). The eventfd keeps its count; an epoll owner's next poll()
+    // clears it. Finite timeouts need the kernel's extended wait argument (Linux 5.11+);
+    // without it, or with deferred work or synchronous results to run, the eventfd path below
+    // serves.
+    if (m_ring != nullptr && io_uring_sq_ready(m_ring) > 0) VIREO_TRY(enable());
+    bool ring_wait = m_ring != nullptr && m_kernel_in_flight > 0 && m_deferred.empty() &&
+                     m_sync_done.empty() && (!m_defer_taskrun || owns_completions()) &&
+                     (timeout_ms < 0 || (m_ring->features & IORING_FEAT_EXT_ARG) != 0);
+    if (ring_wait) {
+        if (io_uring_cq_ready(m_ring) == 0) {
+            int r;
+            if (timeout_ms < 0) {
+                r = io_uring_submit_and_wait(m_ring, 1);
+            } else {
+                VIREO_TRY(submit());
+                io_uring_cqe* cqe = nullptr;
+                __kernel_timespec ts{.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000LL};
+                r = io_uring_wait_cqe_timeout(m_ring, &cqe, &ts);
+            }
+            // EAGAIN/EBUSY: no room to submit until completions are reaped, which follows.
+            if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+                return os_error("io: waiting for io_uring completions", -r);
+        }
+        return run_completed();
+    }
     VIREO_TRY(submit());
     size_t ran = poll();
     if (ran > 0) return ran;

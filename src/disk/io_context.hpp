@@ -75,6 +75,9 @@ class IoContext {
     bool prepare(Op* op);  // false when the ring has no free slot
     void complete(Op* op, int64_t result);
     void run_sync(Op* op);
+    // poll() without asking the kernel: runs what reached the completion queue, the synchronous
+    // results and deferred work, then submits what they queued.
+    size_t run_completed();
     // Moves completed operations to `finished`, and short or retried ones back to m_overflow.
     void reap(std::vector<std::pair<Op*, int64_t>>& finished);
     Status enable();  // enables a ring created disabled, on the first kernel entry

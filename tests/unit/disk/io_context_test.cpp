@@ -197,6 +197,48 @@ TEST(IoContextUring, EventFdOwnerGetsEveryCompletionOfABurst) {
     EXPECT_EQ(bytes, payload);
 }
 
+// wait() sleeps in the ring itself (one io_uring_enter) where it can: a timeout with nothing
+// finished returns 0 and leaves the operation in flight; a completion wakes it and its callback
+// runs; and an epoll owner's eventfd still reports work afterwards (the count wait() left).
+TEST(IoContextUring, WaitInTheRingTimesOutAndWakes) {
+    auto created = IoContext::create(16, /*allow_fallback=*/false);
+    if (!created.ok()) GTEST_SKIP() << "io_uring is not usable here: " << created.error().message();
+    std::unique_ptr<IoContext> ctx = std::move(*created);
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    UniqueFd rd(fds[0]), wr(fds[1]);
+    uint8_t byte = 0;
+    iovec iov{&byte, 1};
+    int64_t result = -1;
+    ctx->readv(rd.get(), {&iov, 1}, 0, [&](int64_t r) { result = r; });
+    auto waited = ctx->wait(20);  // the pipe is empty: nothing can finish
+    ASSERT_TRUE(waited.ok()) << waited.error().message();
+    EXPECT_EQ(*waited, 0u);
+    EXPECT_EQ(ctx->in_flight(), 1u);
+    EXPECT_EQ(result, -1);
+
+    std::thread writer([&] { ASSERT_EQ(::write(wr.get(), "x", 1), 1); });
+    while (ctx->in_flight() > 0) {
+        waited = ctx->wait(-1);
+        ASSERT_TRUE(waited.ok()) << waited.error().message();
+    }
+    writer.join();
+    EXPECT_EQ(result, 1);
+    EXPECT_EQ(byte, 'x');
+
+    // The same context, now driven from an event loop.
+    ctx->readv(rd.get(), {&iov, 1}, 0, [&](int64_t r) { result = r + 100; });
+    ASSERT_TRUE(ctx->submit().ok());
+    ASSERT_EQ(::write(wr.get(), "y", 1), 1);
+    while (ctx->in_flight() > 0) {
+        pollfd pfd{ctx->event_fd(), POLLIN, 0};
+        ASSERT_EQ(::poll(&pfd, 1, 30'000), 1) << "no wake-up for a finished read";
+        ctx->poll();
+    }
+    EXPECT_EQ(result, 101);
+    EXPECT_EQ(byte, 'y');
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, IoContextTest, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "io_uring" : "fallback"; });
 
