@@ -6,7 +6,7 @@
 // whole rest of a short VM's life (bench/startup.sh). A vireo-vmm that is done with its VM hands
 // the last reference to a short-lived child process, so its exit status reaches the caller (a
 // shell, vireod) without waiting for the kernel's cleanup, which then runs beside it. QEMU's
-// -run-with async-teardown does the same for guest memory.
+// asynchronous teardown option (-async-teardown) does the same for guest memory.
 //
 // The child holds nothing else: before hand_off_teardown returns, the child has closed its copy
 // of every other descriptor (terminal, tap, disk images with their locks, sockets), so whoever
