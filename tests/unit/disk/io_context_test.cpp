@@ -162,16 +162,38 @@ TEST_P(IoContextTest, UsableFromAnotherThreadThanTheCreator) {
     EXPECT_EQ(in, out);
 }
 
-// An epoll owner (vireo-vmm's I/O thread, the NBD server) sleeps on event_fd() and calls
-// poll() when it is readable. Many operations finishing at once must all be delivered, even
-// where the kernel posts deferred completions in bounded rounds and signals the eventfd once.
-TEST(IoContextUring, EventFdOwnerGetsEveryCompletionOfABurst) {
-    auto created = IoContext::create(64, /*allow_fallback=*/false);
-    if (!created.ok()) GTEST_SKIP() << "io_uring is not usable here: " << created.error().message();
-    std::unique_ptr<IoContext> ctx = std::move(*created);
-    int fds[2];
-    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    UniqueFd rd(fds[0]), wr(fds[1]);
+// io_uring only: a ring and a pipe whose reads wait in the kernel until something is written.
+class IoContextUring : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto created = IoContext::create(64, /*allow_fallback=*/false);
+        if (!created.ok()) GTEST_SKIP() << "io_uring is not usable here: " << created.error().message();
+        m_ctx = std::move(*created);
+        int fds[2];
+        ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+        m_rd.reset(fds[0]);
+        m_wr.reset(fds[1]);
+    }
+    // Runs the context as an epoll owner does (vireo-vmm's I/O thread, the NBD server): sleeps
+    // on event_fd() and calls poll() when it is readable, until nothing is in flight.
+    ::testing::AssertionResult run_as_epoll_owner() {
+        while (m_ctx->in_flight() > 0) {
+            pollfd pfd{m_ctx->event_fd(), POLLIN, 0};
+            // Not a timing check: a lost wake-up would otherwise hang the test.
+            if (::poll(&pfd, 1, 30'000) != 1)
+                return ::testing::AssertionFailure()
+                       << m_ctx->in_flight() << " operations in flight, no wake-up";
+            m_ctx->poll();
+        }
+        return ::testing::AssertionSuccess();
+    }
+    std::unique_ptr<IoContext> m_ctx;
+    UniqueFd m_rd, m_wr;
+};
+
+// Many operations finishing at once must all be delivered to an epoll owner, even where the
+// kernel posts deferred completions in bounded rounds and signals the eventfd once.
+TEST_F(IoContextUring, EventFdOwnerGetsEveryCompletionOfABurst) {
     // Reads of an empty pipe wait in the kernel; one write then completes all of them at once.
     constexpr int kReads = 48;
     std::vector<uint8_t> bytes(kReads);
@@ -179,20 +201,15 @@ TEST(IoContextUring, EventFdOwnerGetsEveryCompletionOfABurst) {
     int completed = 0;
     for (int i = 0; i < kReads; ++i) {
         iovs[i] = {&bytes[i], 1};
-        ctx->readv(rd.get(), {&iovs[i], 1}, 0, [&](int64_t r) {
+        m_ctx->readv(m_rd.get(), {&iovs[i], 1}, 0, [&](int64_t r) {
             EXPECT_EQ(r, 1);
             ++completed;
         });
     }
-    ASSERT_TRUE(ctx->submit().ok());
+    ASSERT_TRUE(m_ctx->submit().ok());
     std::vector<uint8_t> payload(kReads, 0x42);
-    ASSERT_EQ(::write(wr.get(), payload.data(), payload.size()), static_cast<ssize_t>(payload.size()));
-    while (ctx->in_flight() > 0) {
-        pollfd pfd{ctx->event_fd(), POLLIN, 0};
-        // Not a timing check: a lost wake-up would otherwise hang the test.
-        ASSERT_EQ(::poll(&pfd, 1, 30'000), 1) << completed << " of " << kReads << " reads delivered";
-        ctx->poll();
-    }
+    ASSERT_EQ(::write(m_wr.get(), payload.data(), payload.size()), static_cast<ssize_t>(payload.size()));
+    ASSERT_TRUE(run_as_epoll_owner()) << completed << " of " << kReads << " reads delivered";
     EXPECT_EQ(completed, kReads);
     EXPECT_EQ(bytes, payload);
 }
@@ -200,26 +217,20 @@ TEST(IoContextUring, EventFdOwnerGetsEveryCompletionOfABurst) {
 // wait() sleeps in the ring itself (one io_uring_enter) where it can: a timeout with nothing
 // finished returns 0 and leaves the operation in flight; a completion wakes it and its callback
 // runs; and an epoll owner's eventfd still reports work afterwards (the count wait() left).
-TEST(IoContextUring, WaitInTheRingTimesOutAndWakes) {
-    auto created = IoContext::create(16, /*allow_fallback=*/false);
-    if (!created.ok()) GTEST_SKIP() << "io_uring is not usable here: " << created.error().message();
-    std::unique_ptr<IoContext> ctx = std::move(*created);
-    int fds[2];
-    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-    UniqueFd rd(fds[0]), wr(fds[1]);
+TEST_F(IoContextUring, WaitInTheRingTimesOutAndWakes) {
     uint8_t byte = 0;
     iovec iov{&byte, 1};
     int64_t result = -1;
-    ctx->readv(rd.get(), {&iov, 1}, 0, [&](int64_t r) { result = r; });
-    auto waited = ctx->wait(20);  // the pipe is empty: nothing can finish
+    m_ctx->readv(m_rd.get(), {&iov, 1}, 0, [&](int64_t r) { result = r; });
+    auto waited = m_ctx->wait(20);  // the pipe is empty: nothing can finish
     ASSERT_TRUE(waited.ok()) << waited.error().message();
     EXPECT_EQ(*waited, 0u);
-    EXPECT_EQ(ctx->in_flight(), 1u);
+    EXPECT_EQ(m_ctx->in_flight(), 1u);
     EXPECT_EQ(result, -1);
 
-    std::thread writer([&] { ASSERT_EQ(::write(wr.get(), "x", 1), 1); });
-    while (ctx->in_flight() > 0) {
-        waited = ctx->wait(-1);
+    std::thread writer([&] { ASSERT_EQ(::write(m_wr.get(), "x", 1), 1); });
+    while (m_ctx->in_flight() > 0) {
+        waited = m_ctx->wait(-1);
         ASSERT_TRUE(waited.ok()) << waited.error().message();
     }
     writer.join();
@@ -227,14 +238,10 @@ TEST(IoContextUring, WaitInTheRingTimesOutAndWakes) {
     EXPECT_EQ(byte, 'x');
 
     // The same context, now driven from an event loop.
-    ctx->readv(rd.get(), {&iov, 1}, 0, [&](int64_t r) { result = r + 100; });
-    ASSERT_TRUE(ctx->submit().ok());
-    ASSERT_EQ(::write(wr.get(), "y", 1), 1);
-    while (ctx->in_flight() > 0) {
-        pollfd pfd{ctx->event_fd(), POLLIN, 0};
-        ASSERT_EQ(::poll(&pfd, 1, 30'000), 1) << "no wake-up for a finished read";
-        ctx->poll();
-    }
+    m_ctx->readv(m_rd.get(), {&iov, 1}, 0, [&](int64_t r) { result = r + 100; });
+    ASSERT_TRUE(m_ctx->submit().ok());
+    ASSERT_EQ(::write(m_wr.get(), "y", 1), 1);
+    ASSERT_TRUE(run_as_epoll_owner()) << "no wake-up for a finished read";
     EXPECT_EQ(result, 101);
     EXPECT_EQ(byte, 'y');
 }
