@@ -14,9 +14,11 @@ namespace vireo::devices::virtio {
 
 namespace {
 // Requests of one notification submitted to the kernel one by one before the rest go together
-// (see queue_notify). Measured on 4 KiB random I/O at depth 32: 4 and 8 read as fast as one by
-// one; 8 kept writes as fast where 4 lost some.
-constexpr unsigned kEagerSubmissions = 8;
+// (see queue_notify): a guest's whole queue at the usual depth of 32, while a refill of a longer
+// queue costs at most 32 system calls. Measured on 4 KiB random I/O at depth 32
+// (docs/BENCHMARKS.md, virtio-blk): 16, 32 and all one by one wrote 4-9% more than 8 did and
+// read as fast; 4 lost writes.
+constexpr unsigned kEagerSubmissions = 32;
 }  // namespace
 
 struct VirtioBlock::Request {
