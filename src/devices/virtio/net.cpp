@@ -243,16 +243,17 @@ void VirtioNet::process_rx() {
             }
             m_rx_len = static_cast<size_t>(n);
         }
-        if (!deliver_frame(used)) {
-            // Out of buffers. Ask the driver to notify when it adds some (avail_event), and
-            // retry at once if it already did.
-            if (!q.ready() || !q.enable_notification()) break;
+        uint16_t seen = 0;
+        if (!deliver_frame(used, seen)) {
+            // Out of buffers: the frame needs more than the `seen` ones posted. Ask the driver
+            // to notify when it adds more (avail_event), and retry at once if it already did.
+            if (!q.ready() || !q.enable_notification(seen)) break;
         }
     }
     if (used) m_transport->notify_used(kRxQueue);
 }
 
-bool VirtioNet::deliver_frame(bool& used_any) {
+bool VirtioNet::deliver_frame(bool& used_any, uint16_t& seen) {
     Virtqueue& q = m_transport->queue(kRxQueue);
     Header hdr;
     std::memcpy(&hdr, m_rx_frame.data(), sizeof hdr);
@@ -277,6 +278,15 @@ bool VirtioNet::deliver_frame(bool& used_any) {
         }
         if (!*popped) {
             q.undo_pop(chains);
+            if (chains >= q.size()) {
+                // A whole queue of buffers cannot hold it: waiting would stop reception for good.
+                m_transport->guest_error("receive buffers of a full queue too small for the frame",
+                                         fmt::format("{} buffers, {} of {} bytes", chains, placed, total));
+                ++m_counters.rx_dropped;
+                m_rx_len = 0;
+                return true;
+            }
+            seen = chains;
             return false;
         }
         ++chains;

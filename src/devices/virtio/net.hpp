@@ -111,8 +111,9 @@ class VirtioNet final : public VirtioDevice {
   private:
     void process_tx();
     void process_rx();
-    // Places the pending frame into receive buffers; false when there are not enough.
-    bool deliver_frame(bool& used_any);
+    // Places the pending frame into receive buffers; false when there are not enough, with
+    // `seen` set to how many chains were available (and given back).
+    bool deliver_frame(bool& used_any, uint16_t& seen);
     bool negotiated(int bit) const;
 
     std::unique_ptr<NetBackend> m_backend;

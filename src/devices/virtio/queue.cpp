@@ -213,13 +213,18 @@ bool Virtqueue::needs_notification() {
     return (load_relaxed16(m_avail) & kAvailFlagNoInterrupt) == 0;
 }
 
-bool Virtqueue::enable_notification() {
+bool Virtqueue::enable_notification(uint16_t seen) {
     if (!ready()) return false;
-    if (m_event_idx) store_release16(m_used + 4 + 8u * m_size, m_last_avail);
+    // The driver notifies once its avail idx passes avail_event: with chains already seen,
+    // that is after the last of them, not after the last one popped.
+    auto wait_from = static_cast<uint16_t>(m_last_avail + seen);
+    if (m_event_idx) store_release16(m_used + 4 + 8u * m_size, wait_from);
     // Publish avail_event before re-reading avail idx, pairing with the driver's barrier
     // between its idx update and its avail_event check (§2.7.13.3.1).
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    return load_avail_idx() != m_last_avail;
+    // Past the chains seen (modulo 2^16: at most a queue's worth is ever available).
+    auto available = static_cast<uint16_t>(load_avail_idx() - m_last_avail);
+    return available > seen;
 }
 
 nlohmann::json Virtqueue::save_state() const {

@@ -61,8 +61,11 @@ class Virtqueue {
     // After add_used(): whether the driver asked to be interrupted now (§2.7.10).
     bool needs_notification();
     // Before sleeping: tells the driver where we stopped (avail_event) and re-checks the ring.
-    // Returns true when more chains arrived meanwhile (keep processing).
-    bool enable_notification();
+    // Returns true when more chains arrived meanwhile (keep processing). `seen`: chains the
+    // device already looked at and gave back (undo_pop) because together they were not enough
+    // (a receive frame longer than the buffers posted): the driver is asked to notify, and true
+    // is returned, only when it makes more than those available.
+    bool enable_notification(uint16_t seen = 0);
 
     uint16_t last_avail_idx() const { return m_last_avail; }
     uint16_t next_used_idx() const { return m_next_used; }

@@ -381,6 +381,26 @@ TEST(Virtqueue, EventIndexSuppression) {
     EXPECT_TRUE(r.q.enable_notification());
 }
 
+TEST(Virtqueue, EnableNotificationPastChainsSeen) {
+    // A device that popped 2 chains, found them too few and gave them back waits for a third.
+    Ring r;
+    for (uint16_t i = 0; i < 2; ++i) {
+        r.set_desc(i, buf(r), 8, kDescFlagWrite);
+        r.publish(i);
+    }
+    DescriptorChain chain;
+    ASSERT_TRUE(*r.q.pop(chain));
+    ASSERT_TRUE(*r.q.pop(chain));
+    r.q.undo_pop(2);
+    EXPECT_TRUE(r.q.enable_notification()) << "without `seen`, the two are news";
+    EXPECT_FALSE(r.q.enable_notification(2));
+    EXPECT_EQ(r.mem.read<uint16_t>(r.used + 4 + 8 * 8), 2) << "avail_event past the two";
+    r.set_desc(2, buf(r), 8, kDescFlagWrite);
+    r.publish(2);
+    EXPECT_TRUE(r.q.enable_notification(2));
+    EXPECT_EQ(r.q.pending(), 3);
+}
+
 TEST(Virtqueue, UndoPop) {
     Ring r;
     r.set_desc(0, buf(r), 8, kDescFlagWrite);
